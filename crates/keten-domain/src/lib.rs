@@ -1,0 +1,1 @@
+//! keten domain (being built).

@@ -1,0 +1,66 @@
+use std::path::PathBuf;
+
+use crate::types::{EventId, ExpectedVersion, GlobalPosition, StreamId, StreamVersion};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the log. Conflicts and bad input are the caller's to handle;
+/// corruption is never skipped: it names the file, byte offset and global position.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "wrong expected version for stream `{stream}`: expected {expected}, but the stream is at {}",
+        match actual { Some(v) => v.to_string(), None => "no stream".to_string() }
+    )]
+    WrongExpectedVersion {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        /// The stream's current version, `None` when the stream does not exist.
+        actual: Option<StreamVersion>,
+    },
+
+    #[error(
+        "event id {id} was already stored with different content (stream `{stored_stream}`, position {stored_position})"
+    )]
+    IdempotencyConflict {
+        id: EventId,
+        stored_stream: StreamId,
+        stored_position: GlobalPosition,
+    },
+
+    #[error("invalid append: {0}")]
+    InvalidAppend(String),
+
+    #[error("invalid stream id: {0}")]
+    InvalidStreamId(String),
+
+    #[error("data directory {dir} is in use by another process (lock file {lock})")]
+    Locked { dir: PathBuf, lock: PathBuf },
+
+    #[error(
+        "log is corrupt in {file} at byte offset {offset} (global position {position}): {reason}"
+    )]
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        /// The global position of the record that is damaged or expected there.
+        position: GlobalPosition,
+        reason: String,
+    },
+
+    #[error("storage is full: {0}")]
+    StorageFull(String),
+
+    #[error("the log is closed")]
+    Closed,
+
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("backend error: {0}")]
+    Backend(String),
+}

@@ -1,0 +1,20 @@
+//! keten's event store.
+//!
+//! An EventStore-style log of opaque events: streams with expected-version concurrency, one global
+//! order over all streams, idempotent retries, catch-up subscriptions and a hash chain for tamper
+//! evidence. [`EventStore`] is the one API; the embedded segmented file log in this crate is its
+//! default backend, and `keten-nats` implements it on NATS JetStream.
+//!
+//! Architecture invariant: this crate knows nothing of families, plans or partners. A stream id is
+//! an opaque string, a payload opaque bytes.
+
+mod error;
+mod store;
+mod types;
+
+pub use error::{Error, Result};
+pub use store::{EventStore, EventStream};
+pub use types::{
+    AppendResult, CommitTime, Direction, EventId, EventType, ExpectedVersion, GlobalPosition,
+    ProposedEvent, ReadFrom, RecordedEvent, StreamId, StreamVersion, SubscriptionFilter, Until,
+};

@@ -1,0 +1,79 @@
+//! Project automation: `cargo xtask test` is the one test command that README.md gives and
+//! `.ci/run` calls. It installs what the tests need on a fresh machine, then checks formatting,
+//! lints and runs every test.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let task = std::env::args().nth(1);
+    match task.as_deref() {
+        Some("test") => test(),
+        Some("setup") => setup(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|setup>");
+            eprintln!("  setup  install what the tests need (idempotent)");
+            eprintln!("  test   setup, then fmt --check, clippy -D warnings, and all tests");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn test() -> Result<()> {
+    setup()?;
+    run("cargo", &["fmt", "--all", "--", "--check"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // One build of every test binary, then nextest runs them in parallel.
+    run(
+        "cargo",
+        &[
+            "nextest",
+            "run",
+            "--workspace",
+            "--profile",
+            "ci",
+            "--no-fail-fast",
+        ],
+    )?;
+    // nextest does not run doctests.
+    run("cargo", &["test", "--workspace", "--doc", "--quiet"])
+}
+
+/// Installs the tools the tests use when they are missing; a no-op on a prepared machine.
+fn setup() -> Result<()> {
+    if !succeeds("cargo", &["nextest", "--version"]) {
+        run("cargo", &["install", "cargo-nextest", "--locked"])?;
+    }
+    Ok(())
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("could not start {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
