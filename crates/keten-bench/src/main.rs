@@ -1,1 +1,390 @@
-fn main() {}
+//! `cargo run --release -p keten-bench -- log`: keten's file log side by side with PostgreSQL and
+//! raw `write` + `fdatasync`, in one run, with the issue's targets judged as ratios within that
+//! run. Never run in CI: figures and the command go in BENCHMARKS.md.
+
+mod keten;
+mod pg;
+mod raw;
+mod stats;
+mod workload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use stats::{Measured, Table, fmt_rate, fmt_us};
+
+#[derive(Parser)]
+#[command(about = "keten benchmarks, side by side with the alternatives")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The embedded file log vs PostgreSQL vs raw fdatasync.
+    Log(LogArgs),
+}
+
+#[derive(Parser)]
+struct LogArgs {
+    /// Seconds each write case runs.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Concurrent writers in the many-writer cases.
+    #[arg(long, default_value_t = 16)]
+    writers: usize,
+    /// Events in the log whose open time and full scan are measured.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Events in the stream whose read is measured.
+    #[arg(long, default_value_t = 10_000)]
+    stream_events: u64,
+    /// How many times that stream is read (after one warm-up read).
+    #[arg(long, default_value_t = 100)]
+    reads: usize,
+    /// PostgreSQL connection string.
+    #[arg(
+        long,
+        default_value = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+    )]
+    pg: String,
+    /// Where the data goes (a temporary directory inside it, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Run only these groups (comma-separated); all by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Group>,
+    /// Print the tables as Markdown.
+    #[arg(long)]
+    markdown: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Group {
+    /// Raw write + fdatasync.
+    Raw,
+    /// PostgreSQL writes.
+    Pg,
+    /// keten writes.
+    Keten,
+    /// Reading one stream, keten and PostgreSQL.
+    Read,
+    /// Opening and scanning a large log.
+    Open,
+}
+
+#[derive(Default)]
+struct Results {
+    raw: Vec<Measured>,
+    pg: Vec<Measured>,
+    keten: Vec<Measured>,
+    read_keten: Option<Measured>,
+    read_pg: Option<Measured>,
+    big: Option<keten::BigLog>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let Cli {
+        cmd: Cmd::Log(args),
+    } = Cli::parse();
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let tmp = tempfile::Builder::new()
+        .prefix("keten-bench-")
+        .tempdir_in(&base)
+        .with_context(|| format!("creating a directory in {}", base.display()))?;
+    let result = run(&args, tmp.path()).await;
+    let cleanup = if args.only.is_empty() || args.only.contains(&Group::Pg) {
+        pg::drop_schema(&args.pg).await
+    } else {
+        Ok(())
+    };
+    tmp.close().context("removing the benchmark directory")?;
+    let results = result?;
+    cleanup?;
+    print_report(&args, &results);
+    Ok(())
+}
+
+async fn run(args: &LogArgs, dir: &std::path::Path) -> Result<Results> {
+    let wants = |g: Group| args.only.is_empty() || args.only.contains(&g);
+    let secs = Duration::from_secs_f64(args.seconds);
+    let many = args.writers;
+    let mut r = Results::default();
+
+    if wants(Group::Raw) {
+        let record = workload::raw_record("bench-0");
+        for preallocate in [false, true] {
+            for writers in [1, many] {
+                let d = dir.join("raw");
+                std::fs::create_dir_all(&d)?;
+                progress(&format!(
+                    "raw fdatasync, {} file, {writers} writer(s)",
+                    if preallocate {
+                        "preallocated"
+                    } else {
+                        "growing"
+                    }
+                ));
+                r.raw
+                    .push(raw::run(&d, writers, preallocate, secs, &record)?);
+                std::fs::remove_dir_all(&d)?;
+            }
+        }
+    }
+
+    if wants(Group::Pg) || wants(Group::Read) {
+        pg::setup(&args.pg).await?;
+    }
+    if wants(Group::Pg) {
+        for batch in [1, 100] {
+            for writers in [1, many] {
+                progress(&format!(
+                    "PostgreSQL, {batch} event(s)/tx, {writers} client(s)"
+                ));
+                pg::truncate(&args.pg).await?;
+                r.pg.push(pg::write(&args.pg, writers, batch, secs).await?);
+            }
+        }
+    }
+
+    if wants(Group::Keten) {
+        for batch in [1, 100] {
+            for writers in [1, many] {
+                progress(&format!(
+                    "keten, {batch} event(s)/append, {writers} writer(s)"
+                ));
+                let d = dir.join(format!("keten-w{writers}-b{batch}"));
+                r.keten.push(keten::write(&d, writers, batch, secs).await?);
+                std::fs::remove_dir_all(&d)?;
+            }
+        }
+    }
+
+    if wants(Group::Read) {
+        let stream = "bench-read";
+        progress(&format!(
+            "reading a stream of {} events, {} times each",
+            args.stream_events, args.reads
+        ));
+        pg::truncate(&args.pg).await?;
+        pg::fill_stream(&args.pg, stream, args.stream_events).await?;
+        r.read_pg = Some(pg::read_stream(&args.pg, stream, args.stream_events, args.reads).await?);
+        pg::truncate(&args.pg).await?;
+        let d = dir.join("keten-read");
+        r.read_keten = Some(keten::read_stream(&d, stream, args.stream_events, args.reads).await?);
+        std::fs::remove_dir_all(&d)?;
+    }
+
+    if wants(Group::Open) {
+        progress(&format!(
+            "a log of {} events: fill, open, scan",
+            args.events
+        ));
+        let d = dir.join("keten-big");
+        r.big = Some(keten::big_log(&d, args.events).await?);
+        std::fs::remove_dir_all(&d)?;
+    }
+    Ok(r)
+}
+
+fn progress(what: &str) {
+    eprintln!("[keten-bench] {what}");
+}
+
+fn print_report(args: &LogArgs, r: &Results) {
+    let md = args.markdown;
+    let mut writes = Table::new(&[
+        "durable appends (300-byte events)",
+        "writers",
+        "events/append",
+        "appends/s",
+        "events/s",
+        "p50 µs",
+        "p99 µs",
+    ]);
+    for m in r.raw.iter().chain(&r.pg).chain(&r.keten) {
+        writes.row(vec![
+            m.system.clone(),
+            m.writers.to_string(),
+            m.batch.to_string(),
+            fmt_rate(m.ops_per_sec()),
+            fmt_rate(m.events_per_sec()),
+            fmt_us(m.p50_us()),
+            fmt_us(m.p99_us()),
+        ]);
+    }
+    println!("{}\n", writes.render(md));
+
+    if r.read_keten.is_some() || r.big.is_some() {
+        let mut reads = Table::new(&["reads", "figure", "value"]);
+        for m in [&r.read_keten, &r.read_pg].into_iter().flatten() {
+            let what = format!("{}: read a {}-event stream", m.system, m.batch);
+            reads.row(vec![what.clone(), "p50 ms".into(), fmt_ms(m.p50_us())]);
+            reads.row(vec![what, "p99 ms".into(), fmt_ms(m.p99_us())]);
+        }
+        if let Some(big) = &r.big {
+            let n = big.events;
+            reads.row(vec![
+                format!("keten: fill a {n}-event log"),
+                "events/s".into(),
+                fmt_rate(n as f64 / big.fill.as_secs_f64()),
+            ]);
+            reads.row(vec![
+                format!("keten: open a {n}-event log after a clean close"),
+                "ms".into(),
+                fmt_ms(big.open_clean.as_secs_f64() * 1e6),
+            ]);
+            match big.open_rebuild {
+                Some(t) => reads.row(vec![
+                    format!("keten: open a {n}-event log, index checkpoint removed"),
+                    "ms".into(),
+                    fmt_ms(t.as_secs_f64() * 1e6),
+                ]),
+                None => reads.row(vec![
+                    format!("keten: open a {n}-event log, index checkpoint removed"),
+                    "ms".into(),
+                    "no checkpoint file found".into(),
+                ]),
+            }
+            reads.row(vec![
+                format!("keten: full scan (read_all) of a {n}-event log"),
+                "events/s".into(),
+                fmt_rate(n as f64 / big.scan.as_secs_f64()),
+            ]);
+        }
+        println!("{}\n", reads.render(md));
+    }
+
+    let targets = judge(args, r);
+    if !targets.is_empty() {
+        let mut t = Table::new(&["target (issue 4)", "needed", "measured", "verdict"]);
+        for (what, needed, measured, pass) in targets {
+            t.row(vec![
+                what,
+                needed,
+                measured,
+                if pass { "PASS" } else { "MISS" }.into(),
+            ]);
+        }
+        println!("{}", t.render(md));
+    }
+}
+
+fn fmt_ms(us: f64) -> String {
+    format!("{:.2}", us / 1e3)
+}
+
+fn find<'a>(
+    ms: &'a [Measured],
+    prefix: &str,
+    writers: usize,
+    batch: usize,
+) -> Option<&'a Measured> {
+    ms.iter()
+        .find(|m| m.system.starts_with(prefix) && m.writers == writers && m.batch == batch)
+}
+
+/// The physical limit is the better of the two raw variants: whichever a log's layout could
+/// reach, it can't beat that.
+fn raw_best(r: &Results, writers: usize) -> Option<(f64, f64)> {
+    let runs: Vec<&Measured> = r.raw.iter().filter(|m| m.writers == writers).collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let rate = runs.iter().map(|m| m.ops_per_sec()).fold(0.0, f64::max);
+    let p99 = runs
+        .iter()
+        .map(|m| m.p99_us())
+        .fold(f64::INFINITY, f64::min);
+    Some((rate, p99))
+}
+
+/// Each target as (what, needed, measured, passed), computed from this run's figures only.
+fn judge(args: &LogArgs, r: &Results) -> Vec<(String, String, String, bool)> {
+    let many = args.writers;
+    let mut out = Vec::new();
+    let ratio = |x: f64| format!("{x:.2}×");
+    let k1 = find(&r.keten, "keten", 1, 1);
+    let k16 = find(&r.keten, "keten", many, 1);
+    if let (Some(k), Some(p)) = (k1, find(&r.pg, "PostgreSQL", 1, 1)) {
+        let x = k.ops_per_sec() / p.ops_per_sec();
+        out.push((
+            "1 writer: keten appends/s vs PostgreSQL 1 client".into(),
+            "≥ 1.50×".into(),
+            ratio(x),
+            x >= 1.5,
+        ));
+    }
+    if let (Some(k), Some((_, raw_p99))) = (k1, raw_best(r, 1)) {
+        let x = k.p99_us() / raw_p99;
+        out.push((
+            "1 writer: keten p99 vs raw fdatasync p99 (best of growing/preallocated)".into(),
+            "≤ 1.50×".into(),
+            ratio(x),
+            x <= 1.5,
+        ));
+    }
+    if let (Some(k), Some(p)) = (k16, find(&r.pg, "PostgreSQL", many, 1)) {
+        let x = k.ops_per_sec() / p.ops_per_sec();
+        out.push((
+            format!("{many} writers: keten appends/s vs PostgreSQL {many} clients"),
+            "≥ 5.00×".into(),
+            ratio(x),
+            x >= 5.0,
+        ));
+    }
+    if let (Some(k), Some((raw_rate, _))) = (k16, raw_best(r, many)) {
+        let x = k.ops_per_sec() / raw_rate;
+        out.push((
+            format!(
+                "{many} writers: keten appends/s vs {many} × raw fdatasync ({many} files at once)"
+            ),
+            "≥ 0.50×".into(),
+            ratio(x),
+            x >= 0.5,
+        ));
+    }
+    for writers in [1, many] {
+        if let (Some(k), Some(p)) = (
+            find(&r.keten, "keten", writers, 100),
+            find(&r.pg, "PostgreSQL", writers, 100),
+        ) {
+            let x = k.events_per_sec() / p.events_per_sec();
+            out.push((
+                format!(
+                    "100-event appends, {writers} writer(s): keten events/s vs PostgreSQL 100/tx"
+                ),
+                "≥ 2.00×".into(),
+                ratio(x),
+                x >= 2.0,
+            ));
+        }
+    }
+    if let (Some(k), Some(p)) = (&r.read_keten, &r.read_pg) {
+        let x = p.p50_us() / k.p50_us();
+        out.push((
+            format!(
+                "read a {}-event stream: keten speed vs PostgreSQL (p50)",
+                k.batch
+            ),
+            "≥ 5.00×".into(),
+            ratio(x),
+            x >= 5.0,
+        ));
+    }
+    if let Some(big) = &r.big {
+        let s = big.open_clean.as_secs_f64();
+        out.push((
+            format!("open a {}-event log (clean close)", big.events),
+            "< 1 s".into(),
+            format!("{s:.3} s"),
+            s < 1.0,
+        ));
+    }
+    out
+}
