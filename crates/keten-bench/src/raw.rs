@@ -10,31 +10,50 @@ use anyhow::{Context, Result};
 
 use crate::stats::{self, Measured};
 
-/// How much each preallocated file holds before a writer wraps around to its start. Wrapping
-/// keeps every write inside already-allocated, already-written blocks, which is what makes a
-/// preallocated file cheaper to flush (no extent or size change to journal).
-const PREALLOCATED: u64 = 32 << 20;
+/// How much a zero-filled file holds before its writer wraps around to the start (filling
+/// costs real writes, so it is kept small; wrapping keeps every write in written blocks).
+const ZERO_FILLED: u64 = 32 << 20;
+/// How much a fallocated file reserves: free to reserve, and large enough that a case never
+/// wraps, which would land writes in already-written blocks.
+const FALLOCATED: u64 = 1 << 30;
+
+/// How the file is laid out before the writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Layout {
+    /// Empty; every write grows it, so every flush also journals a size change.
+    Growing,
+    /// `fallocate`d: blocks reserved but unwritten, so the first write to each block still
+    /// changes an extent's state, which the flush must journal. This is what keten's log does.
+    Fallocated,
+    /// Filled with zeros and synced first: every write lands in written blocks and a flush has
+    /// no metadata to write. The cheapest flush the disk offers.
+    ZeroFilled,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 3] = [Layout::Growing, Layout::Fallocated, Layout::ZeroFilled];
+
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Growing => "raw fdatasync, growing file",
+            Layout::Fallocated => "raw fdatasync, fallocated",
+            Layout::ZeroFilled => "raw fdatasync, zero-filled",
+        }
+    }
+}
 
 /// `writers` threads, each with its own file, each writing `record` and calling `fdatasync`
 /// after every write, for `duration`.
 pub fn run(
     dir: &Path,
     writers: usize,
-    preallocate: bool,
+    layout: Layout,
     duration: Duration,
     record: &[u8],
 ) -> Result<Measured> {
-    let system = if preallocate {
-        "raw fdatasync, preallocated"
-    } else {
-        "raw fdatasync, growing file"
-    };
     let mut files = Vec::with_capacity(writers);
     for w in 0..writers {
-        let path = dir.join(format!(
-            "raw-{}-{w}",
-            if preallocate { "pre" } else { "grow" }
-        ));
+        let path = dir.join(format!("raw-{layout:?}-{w}"));
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -42,15 +61,21 @@ pub fn run(
             .write(true)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
-        if preallocate {
-            // Zeros written and synced, not `set_len` (sparse) or `fallocate` (unwritten extents
-            // that still need a metadata change on first write).
-            let chunk = vec![0u8; 1 << 20];
-            for _ in 0..PREALLOCATED / chunk.len() as u64 {
-                file.write_all(&chunk)?;
+        match layout {
+            Layout::Growing => {}
+            Layout::Fallocated => {
+                rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, FALLOCATED)
+                    .context("fallocate")?;
+                file.sync_all()?;
             }
-            file.sync_all()?;
-            file.seek(SeekFrom::Start(0))?;
+            Layout::ZeroFilled => {
+                let chunk = vec![0u8; 1 << 20];
+                for _ in 0..ZERO_FILLED / chunk.len() as u64 {
+                    file.write_all(&chunk)?;
+                }
+                file.sync_all()?;
+                file.seek(SeekFrom::Start(0))?;
+            }
         }
         files.push(file);
     }
@@ -61,11 +86,11 @@ pub fn run(
         .map(|file| {
             let start = Arc::clone(&start);
             let record = record.to_vec();
-            std::thread::spawn(move || writer(file, preallocate, &start, duration, &record))
+            std::thread::spawn(move || writer(file, layout, &start, duration, &record))
         })
         .collect();
 
-    let mut measured = Measured::new(system, writers, 1);
+    let mut measured = Measured::new(layout.name(), writers, 1);
     for t in threads {
         let (ops, elapsed, hist) = t.join().expect("raw writer panicked")?;
         measured.add_writer(ops, elapsed, &hist);
@@ -75,7 +100,7 @@ pub fn run(
 
 fn writer(
     mut file: File,
-    preallocate: bool,
+    layout: Layout,
     start: &Barrier,
     duration: Duration,
     record: &[u8],
@@ -86,7 +111,12 @@ fn writer(
     start.wait();
     let began = Instant::now();
     while began.elapsed() < duration {
-        if preallocate && offset + record.len() as u64 > PREALLOCATED {
+        let size = match layout {
+            Layout::Growing => u64::MAX,
+            Layout::Fallocated => FALLOCATED,
+            Layout::ZeroFilled => ZERO_FILLED,
+        };
+        if offset + record.len() as u64 > size {
             file.seek(SeekFrom::Start(0))?;
             offset = 0;
         }

@@ -16,14 +16,16 @@ pub fn payload(seq: u64) -> String {
     s
 }
 
-/// What the raw file gets per event: the payload plus what any log must store beside it
-/// (event id, stream id, type, version), with no framing of its own.
+/// The fixed part of a keten record frame (format v1: 8-byte frame header, 92-byte body
+/// header), before stream id, type, metadata and payload.
+const KETEN_FRAME_FIXED: usize = 100;
+
+/// What the raw file gets per event: as many bytes as keten's record of the same event, so the
+/// raw case writes the same bytes with nothing around them.
 pub fn raw_record(stream: &str) -> Vec<u8> {
-    let mut r = Vec::with_capacity(EVENT_BYTES + 64);
-    r.extend_from_slice(&[7u8; 16]);
+    let mut r = vec![7u8; KETEN_FRAME_FIXED];
     r.extend_from_slice(stream.as_bytes());
     r.extend_from_slice(EVENT_TYPE.as_bytes());
-    r.extend_from_slice(&0u64.to_le_bytes());
     r.extend_from_slice(payload(0).as_bytes());
     r
 }
