@@ -916,7 +916,6 @@ impl Check<'_> {
     }
 
     fn still_open(&self, id: &ActionId, action: &Action) -> Result<()> {
-        let _ = self.now;
         if !action.is_open() {
             return reject(
                 "action_id",
