@@ -61,6 +61,27 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
     #[error("backend error: {0}")]
     Backend(String),
+}
+
+impl Error {
+    /// Maps an IO error on `path`, giving a full disk its own variant: the caller can act on it,
+    /// and nothing acknowledged is lost by it.
+    pub fn from_io(path: &std::path::Path, source: std::io::Error) -> Self {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        if source.kind() == std::io::ErrorKind::StorageFull
+            || matches!(source.raw_os_error(), Some(ENOSPC | EDQUOT))
+        {
+            return Self::StorageFull(format!("{}: {source}", path.display()));
+        }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }

@@ -8,13 +8,25 @@
 //! Architecture invariant: this crate knows nothing of families, plans or partners. A stream id is
 //! an opaque string, a payload opaque bytes.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
+mod file_log;
+mod format;
+mod index;
+mod io;
+mod recovery;
 mod store;
 mod types;
+mod verify;
 
 pub use error::{Error, Result};
+pub use file_log::{Durability, FileLog, FileLogOptions, LogStats};
+pub use io::{LogIo, StdIo};
+pub use recovery::RecoveryMode;
 pub use store::{EventStore, EventStream};
 pub use types::{
     AppendResult, CommitTime, Direction, EventId, EventType, ExpectedVersion, GlobalPosition,
     ProposedEvent, ReadFrom, RecordedEvent, StreamId, StreamVersion, SubscriptionFilter, Until,
 };
+pub use verify::{TornTail, VerifyReport, verify_dir};

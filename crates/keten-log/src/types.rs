@@ -20,6 +20,18 @@ impl StreamId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A name read back from the log, already checked by the record's CRC and UTF-8 decoding.
+    pub(crate) fn from_stored(id: String) -> Self {
+        Self(id)
+    }
+}
+
+// Lets the index look a stream up by `&str` without allocating: `String` and `str` hash alike.
+impl std::borrow::Borrow<str> for StreamId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for StreamId {
@@ -48,6 +60,10 @@ impl EventType {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub(crate) fn from_stored(name: String) -> Self {
+        Self(name)
     }
 }
 

@@ -1,0 +1,1165 @@
+//! [`FileLog`]: the embedded segmented file log.
+//!
+//! One writer thread owns the active segment. Appends reach it over a bounded channel; it takes
+//! every append waiting, checks each against the index (plus the appends before it in the same
+//! group), encodes them into one buffer, writes it with one `write` and one `fdatasync`, adds the
+//! group to the index, publishes the new head and only then answers every waiter: group commit.
+//!
+//! Readers never wait for the writer: they look positions up in the index under a read lock,
+//! then read the segment files with `pread`.
+//!
+//! Architecture invariant: nothing enters the index before it is durable, so nothing a reader or
+//! a subscriber has seen can be lost by a crash.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::{Error, Result};
+use crate::format::{
+    self, Hash, MAX_APPEND_BYTES, MAX_APPEND_EVENTS, MAX_EVENT_DATA, MAX_SEGMENT_SIZE,
+    RecordFields, SEGMENT_HEADER_LEN, SegmentHeader, corrupt, decode_record, frame_len, io_err,
+    segment_path,
+};
+use crate::index::{Index, Location, Segment, SegmentFile, checkpoint_path, encode_checkpoint};
+use crate::io::{LogIo, StdIo, sync_dir};
+use crate::recovery::{
+    Chain, RecoveryMode, check_header_chain, open_segment_file, read_header, recover, scan_segment,
+};
+use crate::store::{EventStore, EventStream};
+use crate::types::{
+    AppendResult, CommitTime, Direction, EventId, ExpectedVersion, GlobalPosition, ProposedEvent,
+    ReadFrom, RecordedEvent, StreamId, StreamVersion, SubscriptionFilter, Until,
+};
+
+/// When an append counts as done.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Durability {
+    /// Acknowledge only after `fdatasync`: an acknowledged event survives power loss.
+    #[default]
+    Fsync,
+    /// Acknowledge after `write`, never flush: survives the process crashing, but power loss
+    /// or a kernel crash can lose acknowledged events. For tests and throwaway data only.
+    NoSyncUnsafe,
+}
+
+#[derive(Clone, Debug)]
+pub struct FileLogOptions {
+    pub durability: Durability,
+    /// Nominal segment size; a segment is preallocated to it and rolled over when the next append
+    /// would not fit. One append is never split, so a segment can exceed this by one append.
+    pub segment_size: u64,
+    pub recovery: RecoveryMode,
+    /// When a segment fills and at least this many events were appended since the last index
+    /// checkpoint, the writer writes one (it stalls appends for the time it takes).
+    pub checkpoint_interval: u64,
+    /// Where writes go; tests put a fault-injecting implementation here.
+    pub io: Arc<dyn LogIo>,
+}
+
+impl Default for FileLogOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Fsync,
+            segment_size: 64 << 20,
+            recovery: RecoveryMode::TruncateTornTail,
+            checkpoint_interval: 1_000_000,
+            io: Arc::new(StdIo),
+        }
+    }
+}
+
+/// Counters, for tests and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Appends that wrote events (retries and rejections excluded).
+    pub appends: u64,
+    pub events: u64,
+    /// Groups written (one `write` each).
+    pub groups: u64,
+    /// `fdatasync` calls for appends.
+    pub syncs: u64,
+    /// Bytes of torn tail cut off when this log was opened.
+    pub torn_bytes_dropped: u64,
+}
+
+#[derive(Default)]
+struct Stats {
+    appends: AtomicU64,
+    events: AtomicU64,
+    groups: AtomicU64,
+    syncs: AtomicU64,
+    torn_bytes_dropped: AtomicU64,
+}
+
+/// What readers and subscribers share.
+pub(crate) struct Shared {
+    index: RwLock<Index>,
+    /// Number of durable events; closes when the writer stops.
+    head: watch::Receiver<u64>,
+    stats: Stats,
+}
+
+/// A handle to an open log; cheap to clone. The log closes when [`FileLog::close`] is called
+/// or the last handle is dropped.
+#[derive(Clone)]
+pub struct FileLog {
+    tx: mpsc::Sender<Request>,
+    shared: Arc<Shared>,
+    dir: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for FileLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileLog").field("dir", &self.dir).finish()
+    }
+}
+
+enum Request {
+    Append(AppendRequest),
+    Close(oneshot::Sender<Result<()>>),
+}
+
+struct AppendRequest {
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<ProposedEvent>,
+    reply: oneshot::Sender<Result<AppendResult>>,
+}
+
+const LOCK_FILE: &str = "LOCK";
+/// Appends taken into one group at most; bounds the latency of the first one.
+const MAX_GROUP_APPENDS: usize = 4096;
+/// Events a subscription reads from storage at a time: its whole buffer.
+const SUBSCRIPTION_BATCH: usize = 256;
+
+impl FileLog {
+    /// Opens (or creates) the log in `dir`, recovering from a crash if need be.
+    pub async fn open(dir: impl AsRef<Path>, options: FileLogOptions) -> Result<FileLog> {
+        let dir = dir.as_ref().to_path_buf();
+        blocking(move || open_blocking(dir, options)).await
+    }
+
+    /// Finishes pending appends, writes the index checkpoint and releases the directory.
+    /// Other handles to this log see [`Error::Closed`] on append afterwards.
+    pub async fn close(self) -> Result<()> {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Request::Close(reply)).await.is_err() {
+            return Ok(());
+        }
+        done.await.unwrap_or(Ok(()))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn stats(&self) -> LogStats {
+        let s = &self.shared.stats;
+        LogStats {
+            appends: s.appends.load(Ordering::Relaxed),
+            events: s.events.load(Ordering::Relaxed),
+            groups: s.groups.load(Ordering::Relaxed),
+            syncs: s.syncs.load(Ordering::Relaxed),
+            torn_bytes_dropped: s.torn_bytes_dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Backend(format!("blocking task failed: {e}")))?
+}
+
+fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
+    if opts.segment_size < 4096 || opts.segment_size > MAX_SEGMENT_SIZE {
+        return Err(Error::Config(format!(
+            "segment_size {} is outside 4096..={MAX_SEGMENT_SIZE}",
+            opts.segment_size
+        )));
+    }
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io_err(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::Locked {
+                dir: dir.clone(),
+                lock: lock_path,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::from_io(&lock_path, e)),
+    }
+    let recovered = recover(&dir, opts.recovery, true)?;
+    let mut index = recovered.index;
+    let chain = recovered.chain;
+    let (active, active_id, write_offset) = if let Some(last) = index.segments.last() {
+        let f = &last.file;
+        let w = File::options()
+            .read(true)
+            .write(true)
+            .open(&f.path)
+            .map_err(io_err(&f.path))?;
+        if last.data_end < opts.segment_size {
+            opts.io
+                .preallocate(&w, opts.segment_size)
+                .map_err(io_err(&f.path))?;
+        }
+        (w, f.id, last.data_end)
+    } else {
+        let header = SegmentHeader {
+            id: 0,
+            first_position: 0,
+            prev_hash: chain.prev_hash,
+        };
+        let w = create_segment(&dir, &header, &opts)?;
+        index.segments.push(Segment {
+            file: Arc::new(open_segment_file(&dir, 0, false)?),
+            first_position: 0,
+            offsets: Vec::new(),
+            data_end: SEGMENT_HEADER_LEN as u64,
+        });
+        (w, 0, SEGMENT_HEADER_LEN as u64)
+    };
+    let (head_tx, head_rx) = watch::channel(index.count());
+    let shared = Arc::new(Shared {
+        index: RwLock::new(index),
+        head: head_rx,
+        stats: Stats::default(),
+    });
+    shared
+        .stats
+        .torn_bytes_dropped
+        .store(recovered.torn_bytes, Ordering::Relaxed);
+    let (tx, rx) = mpsc::channel(MAX_GROUP_APPENDS);
+    let writer = Writer {
+        active_path: segment_path(&dir, active_id),
+        dir: dir.clone(),
+        shared: shared.clone(),
+        head_tx,
+        active,
+        active_id,
+        write_offset,
+        chain,
+        poisoned: None,
+        since_checkpoint: 0,
+        lock,
+        rx,
+        opts,
+    };
+    std::thread::Builder::new()
+        .name("keten-log-writer".into())
+        .spawn(move || writer.run())
+        .map_err(|e| Error::from_io(&dir, e))?;
+    Ok(FileLog {
+        tx,
+        shared,
+        dir: Arc::new(dir),
+    })
+}
+
+/// Creates a segment: header and preallocation made durable under a temporary name, then
+/// renamed into place, so a segment file with a bad header is damage, never a crash.
+fn create_segment(dir: &Path, header: &SegmentHeader, opts: &FileLogOptions) -> Result<File> {
+    let path = segment_path(dir, header.id);
+    let tmp = dir.join(format!("{}.tmp", format::segment_file_name(header.id)));
+    let result = (|| -> std::io::Result<File> {
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        opts.io.write_at(&f, &header.encode(), 0)?;
+        opts.io.preallocate(&f, opts.segment_size)?;
+        opts.io.sync_all(&f)?;
+        std::fs::rename(&tmp, &path)?;
+        sync_dir(dir)?;
+        Ok(f)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::from_io(&path, e)
+    })
+}
+
+fn write_checkpoint(dir: &Path, index: &Index) -> Result<()> {
+    let bytes = encode_checkpoint(index);
+    let path = checkpoint_path(dir);
+    let tmp = dir.join("index.ckpt.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, &bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        sync_dir(dir)
+    };
+    write().map_err(io_err(&path))
+}
+
+/// A copy of an error for the other waiters of a failed group.
+fn error_copy(e: &Error) -> Error {
+    match e {
+        Error::StorageFull(m) => Error::StorageFull(m.clone()),
+        Error::Io { path, source } => Error::Io {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => Error::Backend(other.to_string()),
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    opts: FileLogOptions,
+    shared: Arc<Shared>,
+    head_tx: watch::Sender<u64>,
+    active: File,
+    active_path: PathBuf,
+    active_id: u64,
+    /// Where the durable data of the active segment ends.
+    write_offset: u64,
+    /// The chain including appends prepared in the current group.
+    chain: Chain,
+    /// Set when a write or flush failed: the file state is unknown, so no more appends until the
+    /// log is reopened and recovered.
+    poisoned: Option<String>,
+    since_checkpoint: u64,
+    /// Held for the life of the writer: the directory is ours until it stops.
+    #[allow(dead_code)]
+    lock: File,
+    rx: mpsc::Receiver<Request>,
+}
+
+/// The appends of one group not yet flushed.
+#[derive(Default)]
+struct Group {
+    buf: Vec<u8>,
+    entries: Vec<(u64, StreamId, EventId, u64)>,
+    /// Events per stream prepared in this group.
+    stream_added: HashMap<StreamId, u64>,
+    /// Event ids prepared in this group: (append index in the group, event index).
+    ids: HashMap<EventId, (usize, usize)>,
+    results: HashMap<usize, AppendResult>,
+}
+
+impl Group {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.entries.clear();
+        self.stream_added.clear();
+        self.ids.clear();
+        self.results.clear();
+    }
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut group = Group::default();
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut appends = Vec::new();
+            let mut close = None;
+            match first {
+                Request::Append(a) => appends.push(a),
+                Request::Close(reply) => close = Some(reply),
+            }
+            while close.is_none() && appends.len() < MAX_GROUP_APPENDS {
+                match self.rx.try_recv() {
+                    Ok(Request::Append(a)) => appends.push(a),
+                    Ok(Request::Close(reply)) => close = Some(reply),
+                    Err(_) => break,
+                }
+            }
+            if !appends.is_empty() {
+                self.commit_group(appends, &mut group);
+            }
+            if let Some(reply) = close {
+                let result = self.shutdown();
+                let _ = reply.send(result);
+                return;
+            }
+        }
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "closing the log failed");
+        }
+    }
+
+    fn commit_group(&mut self, appends: Vec<AppendRequest>, g: &mut Group) {
+        g.clear();
+        let mut outcomes: Vec<Result<AppendResult>> = Vec::with_capacity(appends.len());
+        // Appends before this index are durable.
+        let mut flushed = 0;
+        for (i, a) in appends.iter().enumerate() {
+            if let Some(why) = &self.poisoned {
+                outcomes.push(Err(Error::Backend(format!(
+                    "the log stopped accepting appends after a write failure ({why}); reopen it"
+                ))));
+                continue;
+            }
+            let bytes: usize = a
+                .events
+                .iter()
+                .map(|e| {
+                    frame_len(
+                        a.stream.as_str(),
+                        e.event_type.as_str(),
+                        &e.metadata,
+                        &e.payload,
+                    )
+                })
+                .sum();
+            let end = self.write_offset + g.buf.len() as u64;
+            if end + bytes as u64 > self.opts.segment_size && end > SEGMENT_HEADER_LEN as u64 {
+                if !g.buf.is_empty() {
+                    if let Err(e) = self.flush(g) {
+                        fail_from(&mut outcomes, flushed, &e);
+                        outcomes.push(Err(e));
+                        continue;
+                    }
+                    flushed = i;
+                }
+                if let Err(e) = self.roll() {
+                    outcomes.push(Err(e));
+                    continue;
+                }
+            }
+            outcomes.push(self.prepare(i, a, &appends, g));
+        }
+        if !g.buf.is_empty()
+            && let Err(e) = self.flush(g)
+        {
+            fail_from(&mut outcomes, flushed, &e);
+        }
+        for (a, outcome) in appends.into_iter().zip(outcomes) {
+            let _ = a.reply.send(outcome);
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        i: usize,
+        a: &AppendRequest,
+        appends: &[AppendRequest],
+        g: &mut Group,
+    ) -> Result<AppendResult> {
+        let committed_len = {
+            let index = self.shared.index.read().expect("index lock");
+            let mut stored = Vec::new();
+            let mut pending = Vec::new();
+            for (k, e) in a.events.iter().enumerate() {
+                if let Some(&p) = index.ids.get(&e.id) {
+                    stored.push((k, p));
+                } else if let Some(&(j, kk)) = g.ids.get(&e.id) {
+                    pending.push((k, j, kk));
+                }
+            }
+            if !stored.is_empty() || !pending.is_empty() {
+                drop(index);
+                return self.check_retry(a, &stored, &pending, appends, g);
+            }
+            index
+                .streams
+                .get(a.stream.as_str())
+                .map_or(0, |v| v.len() as u64)
+        };
+        let len = committed_len + g.stream_added.get(&a.stream).copied().unwrap_or(0);
+        let actual = len.checked_sub(1).map(StreamVersion);
+        let ok = match a.expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => len == 0,
+            ExpectedVersion::StreamExists => len > 0,
+            ExpectedVersion::Exact(v) => actual == Some(v),
+        };
+        if !ok {
+            return Err(Error::WrongExpectedVersion {
+                stream: a.stream.clone(),
+                expected: a.expected,
+                actual,
+            });
+        }
+        let time = CommitTime::now().0.max(self.chain.last_time);
+        let n = a.events.len() as u64;
+        let result = AppendResult {
+            first_version: StreamVersion(len),
+            last_version: StreamVersion(len + n - 1),
+            first_position: GlobalPosition(self.chain.next_position),
+            last_position: GlobalPosition(self.chain.next_position + n - 1),
+            committed_at: CommitTime(time),
+        };
+        for (k, e) in a.events.iter().enumerate() {
+            let offset = self.write_offset + g.buf.len() as u64;
+            let hash = format::encode_record(
+                &mut g.buf,
+                &RecordFields {
+                    batch_index: k as u32,
+                    batch_len: n as u32,
+                    position: self.chain.next_position,
+                    version: len + k as u64,
+                    commit_time: time,
+                    id: *e.id.0.as_bytes(),
+                    prev_hash: &self.chain.prev_hash,
+                    stream: a.stream.as_str(),
+                    event_type: e.event_type.as_str(),
+                    metadata: &e.metadata,
+                    payload: &e.payload,
+                },
+            );
+            self.chain.next_position += 1;
+            self.chain.prev_hash = hash;
+            g.entries.push((offset, a.stream.clone(), e.id, time));
+            g.ids.insert(e.id, (i, k));
+        }
+        self.chain.last_time = time;
+        *g.stream_added.entry(a.stream.clone()).or_insert(0) += n;
+        g.results.insert(i, result);
+        Ok(result)
+    }
+
+    /// Some of the ids are known: this is a retry of exactly one earlier append (the same ids, in
+    /// the same order, to the same stream, with the same content), or a conflict.
+    fn check_retry(
+        &self,
+        a: &AppendRequest,
+        stored: &[(usize, u64)],
+        pending: &[(usize, usize, usize)],
+        appends: &[AppendRequest],
+        g: &Group,
+    ) -> Result<AppendResult> {
+        let n = a.events.len();
+        if let Some(&(k, j, kk)) = pending.first() {
+            let orig = &appends[j];
+            let result = g.results[&j];
+            let same = stored.is_empty()
+                && pending.len() == n
+                && orig.events.len() == n
+                && orig.stream == a.stream
+                && pending.iter().all(|&(k, jj, kk)| jj == j && kk == k)
+                && orig.events == a.events;
+            if same {
+                return Ok(result);
+            }
+            return Err(Error::IdempotencyConflict {
+                id: a.events[k].id,
+                stored_stream: orig.stream.clone(),
+                stored_position: GlobalPosition(result.first_position.0 + kk as u64),
+            });
+        }
+        let (k0, p0) = stored[0];
+        let conflict = |stored_stream: StreamId| Error::IdempotencyConflict {
+            id: a.events[k0].id,
+            stored_stream,
+            stored_position: GlobalPosition(p0),
+        };
+        let same = k0 == 0 && stored.len() == n && stored.iter().all(|&(k, p)| p == p0 + k as u64);
+        if !same {
+            let first = self.shared.read_sync(&[p0])?;
+            return Err(conflict(first[0].event.stream.clone()));
+        }
+        let records = self
+            .shared
+            .read_sync(&(p0..p0 + n as u64).collect::<Vec<_>>())?;
+        let whole = records.iter().enumerate().all(|(k, r)| {
+            r.batch_index == k as u32
+                && r.batch_len == n as u32
+                && r.event.stream == a.stream
+                && r.event.id == a.events[k].id
+                && r.event.event_type == a.events[k].event_type
+                && r.event.metadata == a.events[k].metadata
+                && r.event.payload == a.events[k].payload
+        });
+        if !whole {
+            return Err(conflict(records[0].event.stream.clone()));
+        }
+        let first = &records[0].event;
+        let last = &records[n - 1].event;
+        Ok(AppendResult {
+            first_version: first.version,
+            last_version: last.version,
+            first_position: first.position,
+            last_position: last.position,
+            committed_at: first.committed_at,
+        })
+    }
+
+    /// Writes and flushes the group, then makes it visible.
+    fn flush(&mut self, g: &mut Group) -> Result<()> {
+        let io = &self.opts.io;
+        let written = io
+            .write_at(&self.active, &g.buf, self.write_offset)
+            .and_then(|()| match self.opts.durability {
+                Durability::Fsync => io.sync_data(&self.active),
+                Durability::NoSyncUnsafe => Ok(()),
+            });
+        if let Err(e) = written {
+            let e = Error::from_io(&self.active_path, e);
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        let stats = &self.shared.stats;
+        if self.opts.durability == Durability::Fsync {
+            stats.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        stats.groups.fetch_add(1, Ordering::Relaxed);
+        stats
+            .appends
+            .fetch_add(g.results.len() as u64, Ordering::Relaxed);
+        stats
+            .events
+            .fetch_add(g.entries.len() as u64, Ordering::Relaxed);
+        self.write_offset += g.buf.len() as u64;
+        self.since_checkpoint += g.entries.len() as u64;
+        let count = {
+            let mut index = self.shared.index.write().expect("index lock");
+            for (offset, stream, id, time) in g.entries.drain(..) {
+                index.push(offset, stream.as_str(), id, time);
+            }
+            index.segments.last_mut().expect("active").data_end = self.write_offset;
+            index.head_hash = self.chain.prev_hash;
+            index.count()
+        };
+        self.head_tx.send_replace(count);
+        g.clear();
+        Ok(())
+    }
+
+    /// Closes the active segment at its data end and starts the next one.
+    fn roll(&mut self) -> Result<()> {
+        let io = &self.opts.io;
+        // A closed segment ends exactly at its data, so recovery has no tail to scan in it.
+        if let Err(e) = io
+            .set_len(&self.active, self.write_offset)
+            .and_then(|()| io.sync_all(&self.active))
+        {
+            let e = Error::from_io(&self.active_path, e);
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        let header = SegmentHeader {
+            id: self.active_id + 1,
+            first_position: self.chain.next_position,
+            prev_hash: self.chain.prev_hash,
+        };
+        // On failure (a full disk) the old segment stays active and simply grows.
+        let file = create_segment(&self.dir, &header, &self.opts)?;
+        let read = Arc::new(open_segment_file(&self.dir, header.id, false)?);
+        self.shared
+            .index
+            .write()
+            .expect("index lock")
+            .segments
+            .push(Segment {
+                file: read,
+                first_position: header.first_position,
+                offsets: Vec::new(),
+                data_end: SEGMENT_HEADER_LEN as u64,
+            });
+        self.active = file;
+        self.active_id = header.id;
+        self.active_path = segment_path(&self.dir, header.id);
+        self.write_offset = SEGMENT_HEADER_LEN as u64;
+        if self.since_checkpoint >= self.opts.checkpoint_interval {
+            let index = self.shared.index.read().expect("index lock");
+            match write_checkpoint(&self.dir, &index) {
+                Ok(()) => self.since_checkpoint = 0,
+                Err(e) => tracing::warn!(error = %e, "writing the index checkpoint failed"),
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if self.poisoned.is_some() {
+            // Recovery on the next open sorts out the tail; a checkpoint now could be wrong.
+            return Ok(());
+        }
+        let io = &self.opts.io;
+        io.set_len(&self.active, self.write_offset)
+            .and_then(|()| io.sync_all(&self.active))
+            .map_err(io_err(&self.active_path))?;
+        let index = self.shared.index.read().expect("index lock");
+        write_checkpoint(&self.dir, &index)
+    }
+}
+
+fn fail_from(outcomes: &mut [Result<AppendResult>], from: usize, e: &Error) {
+    for o in outcomes.iter_mut().skip(from) {
+        if o.is_ok() {
+            *o = Err(error_copy(e));
+        }
+    }
+}
+
+/// A record read back, with its place in its append.
+pub(crate) struct StoredRecord {
+    pub event: RecordedEvent,
+    pub batch_index: u32,
+    pub batch_len: u32,
+}
+
+impl Shared {
+    /// Reads the records at `positions` (all durable), checking each one's CRC.
+    fn read_sync(&self, positions: &[u64]) -> Result<Vec<StoredRecord>> {
+        let locations: Vec<Location> = {
+            let index = self.index.read().expect("index lock");
+            positions.iter().map(|&p| index.locate(p)).collect()
+        };
+        read_locations(&locations)
+    }
+
+    /// The number of visible events under `until`.
+    fn cutoff(index: &Index, until: Until) -> u64 {
+        let count = index.count();
+        match until {
+            Until::Latest => count,
+            Until::Position(p) => count.min(p.0.saturating_add(1)),
+            Until::Time(t) => index.count_at_time(t.0),
+        }
+    }
+
+    fn read_all_sync(
+        &self,
+        from: ReadFrom<GlobalPosition>,
+        direction: Direction,
+        limit: usize,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        let positions = {
+            let index = self.index.read().expect("index lock");
+            let visible = Self::cutoff(&index, until);
+            select(visible, from.map(|p| p.0), direction, limit)
+        };
+        self.read_ordered(positions)
+    }
+
+    /// Returns the events and the log's event count when they were selected.
+    fn read_stream_sync(
+        &self,
+        stream: &StreamId,
+        from: ReadFrom<StreamVersion>,
+        direction: Direction,
+        limit: usize,
+        until: Until,
+    ) -> Result<(Vec<RecordedEvent>, u64)> {
+        let (positions, count) = {
+            let index = self.index.read().expect("index lock");
+            let count = index.count();
+            let Some(all) = index.streams.get(stream.as_str()) else {
+                return Ok((Vec::new(), count));
+            };
+            let visible = Self::cutoff(&index, until);
+            let n = all.partition_point(|&p| p < visible) as u64;
+            let versions = select(n, from.map(|v| v.0), direction, limit);
+            let positions: Vec<u64> = versions.iter().map(|&v| all[v as usize]).collect();
+            (positions, count)
+        };
+        Ok((self.read_ordered(positions)?, count))
+    }
+
+    /// Reads positions given in forward or backward order, with the IO done front to back.
+    fn read_ordered(&self, mut positions: Vec<u64>) -> Result<Vec<RecordedEvent>> {
+        let backward = positions.len() > 1 && positions[0] > positions[1];
+        if backward {
+            positions.reverse();
+        }
+        let mut events: Vec<RecordedEvent> = self
+            .read_sync(&positions)?
+            .into_iter()
+            .map(|r| r.event)
+            .collect();
+        if backward {
+            events.reverse();
+        }
+        Ok(events)
+    }
+}
+
+trait MapFrom<T> {
+    fn map(self, f: impl FnOnce(T) -> u64) -> ReadFrom<u64>;
+}
+
+impl<T> MapFrom<T> for ReadFrom<T> {
+    fn map(self, f: impl FnOnce(T) -> u64) -> ReadFrom<u64> {
+        match self {
+            ReadFrom::Start => ReadFrom::Start,
+            ReadFrom::End => ReadFrom::End,
+            ReadFrom::At(t) => ReadFrom::At(f(t)),
+        }
+    }
+}
+
+/// Picks up to `limit` of the indices `0..n` from `from` in `direction`.
+fn select(n: u64, from: ReadFrom<u64>, direction: Direction, limit: usize) -> Vec<u64> {
+    let limit = limit as u64;
+    match direction {
+        Direction::Forward => {
+            let start = match from {
+                ReadFrom::Start => 0,
+                ReadFrom::End => n,
+                ReadFrom::At(i) => i.min(n),
+            };
+            (start..n.min(start.saturating_add(limit))).collect()
+        }
+        Direction::Backward => {
+            if n == 0 {
+                return Vec::new();
+            }
+            let start = match from {
+                ReadFrom::Start => 0,
+                ReadFrom::End => n - 1,
+                ReadFrom::At(i) => i.min(n - 1),
+            };
+            let stop = (start + 1).saturating_sub(limit);
+            (stop..=start).rev().collect()
+        }
+    }
+}
+
+/// Reads records, one `pread` per run of adjacent records in a file.
+fn read_locations(locations: &[Location]) -> Result<Vec<StoredRecord>> {
+    let mut out = Vec::with_capacity(locations.len());
+    let mut i = 0;
+    while i < locations.len() {
+        let first = &locations[i];
+        let mut j = i + 1;
+        let mut end = first.offset + first.len as u64;
+        while j < locations.len()
+            && Arc::ptr_eq(&locations[j].file, &first.file)
+            && locations[j].offset == end
+            && end - first.offset < (4 << 20)
+        {
+            end += locations[j].len as u64;
+            j += 1;
+        }
+        let f = &first.file;
+        let mut buf = vec![0u8; (end - first.offset) as usize];
+        f.file
+            .read_exact_at(&mut buf, first.offset)
+            .map_err(io_err(&f.path))?;
+        let mut at = 0usize;
+        for loc in &locations[i..j] {
+            let bad = |why: String| corrupt(&f.path, loc.offset, loc.position, why);
+            let r = decode_record(&buf[at..at + loc.len]).map_err(|e| bad(e.to_string()))?;
+            if r.frame.len() != loc.len || r.position != loc.position {
+                return Err(bad(format!(
+                    "expected the record of position {} here, found position {}",
+                    loc.position, r.position
+                )));
+            }
+            out.push(StoredRecord {
+                event: r.to_event(),
+                batch_index: r.batch_index,
+                batch_len: r.batch_len,
+            });
+            at += loc.len;
+        }
+        i = j;
+    }
+    Ok(out)
+}
+
+fn check_append(events: &[ProposedEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Err(Error::InvalidAppend(
+            "an append needs at least one event".into(),
+        ));
+    }
+    if events.len() > MAX_APPEND_EVENTS {
+        return Err(Error::InvalidAppend(format!(
+            "{} events in one append; at most {MAX_APPEND_EVENTS}",
+            events.len()
+        )));
+    }
+    let mut total = 0usize;
+    let mut ids = std::collections::HashSet::with_capacity(events.len());
+    for e in events {
+        let data = e.metadata.len() + e.payload.len();
+        if data > MAX_EVENT_DATA {
+            return Err(Error::InvalidAppend(format!(
+                "event {}: metadata and payload are {data} bytes; at most {MAX_EVENT_DATA}",
+                e.id
+            )));
+        }
+        total += data + 400;
+        if !ids.insert(e.id) {
+            return Err(Error::InvalidAppend(format!(
+                "event id {} appears twice in one append",
+                e.id
+            )));
+        }
+    }
+    if total > MAX_APPEND_BYTES {
+        return Err(Error::InvalidAppend(format!(
+            "the append is about {total} bytes; at most {MAX_APPEND_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl EventStore for FileLog {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendResult> {
+        check_append(&events)?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Append(AppendRequest {
+            stream: stream.clone(),
+            expected,
+            events,
+            reply,
+        });
+        self.tx.send(request).await.map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: ReadFrom<StreamVersion>,
+        direction: Direction,
+        limit: usize,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        let shared = self.shared.clone();
+        let stream = stream.clone();
+        blocking(move || {
+            shared
+                .read_stream_sync(&stream, from, direction, limit, until)
+                .map(|(events, _)| events)
+        })
+        .await
+    }
+
+    async fn read_all(
+        &self,
+        from: ReadFrom<GlobalPosition>,
+        direction: Direction,
+        limit: usize,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        let shared = self.shared.clone();
+        blocking(move || shared.read_all_sync(from, direction, limit, until)).await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<StreamVersion>> {
+        let index = self.shared.index.read().expect("index lock");
+        Ok(index
+            .streams
+            .get(stream.as_str())
+            .and_then(|v| (v.len() as u64).checked_sub(1))
+            .map(StreamVersion))
+    }
+
+    async fn head(&self) -> Result<Option<GlobalPosition>> {
+        let index = self.shared.index.read().expect("index lock");
+        Ok(index.count().checked_sub(1).map(GlobalPosition))
+    }
+
+    async fn position_at(&self, time: CommitTime) -> Result<Option<GlobalPosition>> {
+        let index = self.shared.index.read().expect("index lock");
+        Ok(index
+            .count_at_time(time.0)
+            .checked_sub(1)
+            .map(GlobalPosition))
+    }
+
+    async fn subscribe_all(
+        &self,
+        after: Option<GlobalPosition>,
+        filter: SubscriptionFilter,
+    ) -> Result<EventStream> {
+        let state = AllSubscription {
+            shared: self.shared.clone(),
+            head: self.shared.head.clone(),
+            next: after.map_or(0, |p| p.0 + 1),
+            filter,
+            buffer: VecDeque::new(),
+            failed: false,
+        };
+        Ok(futures::stream::unfold(state, AllSubscription::next).boxed())
+    }
+
+    async fn subscribe_stream(
+        &self,
+        stream: &StreamId,
+        after: Option<StreamVersion>,
+    ) -> Result<EventStream> {
+        let state = StreamSubscription {
+            shared: self.shared.clone(),
+            head: self.shared.head.clone(),
+            stream: stream.clone(),
+            next: after.map_or(0, |v| v.0 + 1),
+            buffer: VecDeque::new(),
+            failed: false,
+        };
+        Ok(futures::stream::unfold(state, StreamSubscription::next).boxed())
+    }
+
+    async fn verify(&self) -> Result<u64> {
+        let shared = self.shared.clone();
+        blocking(move || verify_open(&shared)).await
+    }
+}
+
+/// A whole-log subscription: reads a batch after its last position, filters it, and when caught
+/// up waits for the head to move. Its buffer is one batch, whatever the subscriber's pace.
+struct AllSubscription {
+    shared: Arc<Shared>,
+    head: watch::Receiver<u64>,
+    next: u64,
+    filter: SubscriptionFilter,
+    buffer: VecDeque<RecordedEvent>,
+    failed: bool,
+}
+
+impl AllSubscription {
+    async fn next(mut self) -> Option<(Result<RecordedEvent>, Self)> {
+        loop {
+            if let Some(e) = self.buffer.pop_front() {
+                return Some((Ok(e), self));
+            }
+            if self.failed {
+                return None;
+            }
+            let shared = self.shared.clone();
+            let next = self.next;
+            let batch = blocking(move || {
+                shared.read_all_sync(
+                    ReadFrom::At(GlobalPosition(next)),
+                    Direction::Forward,
+                    SUBSCRIPTION_BATCH,
+                    Until::Latest,
+                )
+            })
+            .await;
+            match batch {
+                Err(e) => {
+                    self.failed = true;
+                    return Some((Err(e), self));
+                }
+                Ok(events) if events.is_empty() => {
+                    // Caught up. The head is read after the batch, so no event can slip between.
+                    if self.head.wait_for(|&count| count > next).await.is_err() {
+                        return None;
+                    }
+                }
+                Ok(events) => {
+                    self.next = events.last().expect("non-empty").position.0 + 1;
+                    let filter = &self.filter;
+                    self.buffer
+                        .extend(events.into_iter().filter(|e| filter.matches(e)));
+                }
+            }
+        }
+    }
+}
+
+struct StreamSubscription {
+    shared: Arc<Shared>,
+    head: watch::Receiver<u64>,
+    stream: StreamId,
+    next: u64,
+    buffer: VecDeque<RecordedEvent>,
+    failed: bool,
+}
+
+impl StreamSubscription {
+    async fn next(mut self) -> Option<(Result<RecordedEvent>, Self)> {
+        loop {
+            if let Some(e) = self.buffer.pop_front() {
+                return Some((Ok(e), self));
+            }
+            if self.failed {
+                return None;
+            }
+            let shared = self.shared.clone();
+            let next = self.next;
+            let stream = self.stream.clone();
+            let batch = blocking(move || {
+                shared.read_stream_sync(
+                    &stream,
+                    ReadFrom::At(StreamVersion(next)),
+                    Direction::Forward,
+                    SUBSCRIPTION_BATCH,
+                    Until::Latest,
+                )
+            })
+            .await;
+            match batch {
+                Err(e) => {
+                    self.failed = true;
+                    return Some((Err(e), self));
+                }
+                Ok((events, seen)) if events.is_empty() => {
+                    if self.head.wait_for(|&count| count > seen).await.is_err() {
+                        return None;
+                    }
+                }
+                Ok((events, _)) => {
+                    self.next = events.last().expect("non-empty").version.0 + 1;
+                    self.buffer.extend(events);
+                }
+            }
+        }
+    }
+}
+
+/// Walks the durable part of an open log: every header, record checksum and chain link.
+fn verify_open(shared: &Shared) -> Result<u64> {
+    let (segments, count, head_hash): (Vec<(Arc<SegmentFile>, u64)>, u64, Hash) = {
+        let index = shared.index.read().expect("index lock");
+        (
+            index
+                .segments
+                .iter()
+                .map(|s| (s.file.clone(), s.data_end))
+                .collect(),
+            index.count(),
+            index.head_hash,
+        )
+    };
+    let mut chain = Chain::start();
+    for (f, data_end) in &segments {
+        let header = read_header(&f.path, &f.file, f.id)?;
+        check_header_chain(&f.path, &header, &chain)?;
+        scan_segment(
+            &f.path,
+            &f.file,
+            SEGMENT_HEADER_LEN as u64,
+            *data_end,
+            &mut chain,
+            false,
+            &mut |_, _| {},
+        )?;
+    }
+    if chain.next_position != count || chain.prev_hash != head_hash {
+        let (f, end) = segments.last().expect("a segment");
+        return Err(corrupt(
+            &f.path,
+            *end,
+            chain.next_position,
+            format!(
+                "the log holds {} events but the index {count}, or its head hash differs",
+                chain.next_position
+            ),
+        ));
+    }
+    Ok(count)
+}

@@ -1,0 +1,530 @@
+//! Reading a data directory back: the segment chain, the torn tail, the index.
+//!
+//! The rules, in the order they are checked:
+//!
+//! 1. Segment ids are contiguous from 0; a gap is a missing segment: refuse.
+//! 2. Each segment header is intact, names its own id, starts at the position where the previous
+//!    segment ended and chains from the previous segment's last record hash: else refuse.
+//! 3. Every record has a valid CRC, the next global position, the previous record's hash, a commit
+//!    time not before its predecessor, and its place in its append: else refuse, except:
+//! 4. At the end of the *last* segment, bytes that are not a whole valid record (or that finish
+//!    an append only partly written) are a torn write when no valid record follows them anywhere
+//!    in the file. They were never acknowledged (an ack follows the flush of the whole append), so
+//!    [`RecoveryMode::TruncateTornTail`] cuts them off and logs how many bytes it dropped.
+//!    A valid record after damage means the damage is not a torn write: refuse.
+//! 5. A checkpoint that claims more data than the log has means acknowledged data is missing:
+//!    refuse. A checkpoint that does not match the log in any other way is ignored and the index
+//!    is rebuilt from the log.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    FrameError, Hash, MIN_FRAME_LEN, RecordView, SEGMENT_HEADER_LEN, SegmentHeader, corrupt,
+    decode_record, genesis, io_err, parse_segment_file_name, segment_path,
+};
+use crate::index::{Checkpoint, Index, Segment, SegmentFile, checkpoint_path, decode_checkpoint};
+
+/// What happens to a torn tail on open.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum RecoveryMode {
+    /// Cut a torn tail off the last segment (see the module rules) and log the bytes dropped.
+    #[default]
+    TruncateTornTail,
+    /// Refuse to open on any damage, a torn tail included: for looking at a directory as it is.
+    Refuse,
+}
+
+/// Where the chain stands while walking the log.
+#[derive(Clone, Copy, Debug)]
+pub struct Chain {
+    pub next_position: u64,
+    pub prev_hash: Hash,
+    pub last_time: u64,
+}
+
+impl Chain {
+    pub fn start() -> Self {
+        Self {
+            next_position: 0,
+            prev_hash: genesis(),
+            last_time: 0,
+        }
+    }
+}
+
+/// A torn tail found at the end of the last segment.
+#[derive(Clone, Debug)]
+pub struct Torn {
+    /// Where the data that is kept ends.
+    pub cut: u64,
+    /// Non-zero bytes after `cut`.
+    pub dropped: u64,
+    pub reason: String,
+}
+
+pub struct Scanned {
+    pub data_end: u64,
+    pub torn: Option<Torn>,
+}
+
+/// The sorted segment ids in `dir`; removes leftovers of interrupted segment creation.
+pub fn list_segments(dir: &Path, remove_leftovers: bool) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = parse_segment_file_name(name) {
+            ids.push(id);
+        } else if remove_leftovers && name.ends_with(".log.tmp") {
+            // A segment is renamed into place only once its header is durable.
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Checks that ids run 0, 1, 2, ...; names the first missing segment.
+pub fn check_contiguous(dir: &Path, ids: &[u64]) -> Result<()> {
+    for (i, &id) in ids.iter().enumerate() {
+        if id != i as u64 {
+            let missing = segment_path(dir, i as u64);
+            return Err(corrupt(
+                &missing,
+                0,
+                0,
+                format!("segment {i} is missing (the next one present is {id})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn read_header(path: &Path, file: &File, id: u64) -> Result<SegmentHeader> {
+    let mut b = [0u8; SEGMENT_HEADER_LEN];
+    let len = file.metadata().map_err(io_err(path))?.len();
+    if len < SEGMENT_HEADER_LEN as u64 {
+        return Err(corrupt(
+            path,
+            0,
+            0,
+            format!("segment is only {len} bytes long"),
+        ));
+    }
+    file.read_exact_at(&mut b, 0).map_err(io_err(path))?;
+    let h = SegmentHeader::decode(&b).map_err(|why| corrupt(path, 0, 0, why))?;
+    if h.id != id {
+        return Err(corrupt(
+            path,
+            0,
+            h.first_position,
+            format!("header names segment {} but the file is segment {id}", h.id),
+        ));
+    }
+    Ok(h)
+}
+
+pub fn check_header_chain(path: &Path, h: &SegmentHeader, chain: &Chain) -> Result<()> {
+    if h.first_position != chain.next_position {
+        return Err(corrupt(
+            path,
+            0,
+            chain.next_position,
+            format!(
+                "segment starts at position {} but the previous one ends before {}",
+                h.first_position, chain.next_position
+            ),
+        ));
+    }
+    if h.prev_hash != chain.prev_hash {
+        return Err(corrupt(
+            path,
+            0,
+            chain.next_position,
+            "segment header does not chain from the previous segment's last record",
+        ));
+    }
+    Ok(())
+}
+
+/// Walks the records of one segment from `start` to `end`, checking everything, and hands each
+/// record of a complete append to `sink` with its offset. `tail_may_tear` is true only for the
+/// last segment.
+pub fn scan_segment(
+    path: &Path,
+    file: &File,
+    start: u64,
+    end: u64,
+    chain: &mut Chain,
+    tail_may_tear: bool,
+    sink: &mut dyn FnMut(&RecordView<'_>, u64),
+) -> Result<Scanned> {
+    let mut data = vec![0u8; end.saturating_sub(start) as usize];
+    file.read_exact_at(&mut data, start).map_err(io_err(path))?;
+    let mut o = 0usize;
+    // Records of an append seen so far, delivered once its last record is seen.
+    let mut pending: Vec<usize> = Vec::new();
+    let mut committed_end = 0usize;
+    let mut committed_chain = *chain;
+    let failure = loop {
+        let r = match decode_record(&data[o..]) {
+            Ok(r) => r,
+            Err(e) => break e,
+        };
+        let at = start + o as u64;
+        let bad = |why: String| corrupt(path, at, chain.next_position, why);
+        if r.position != chain.next_position {
+            return Err(bad(format!(
+                "record has position {}, expected {}",
+                r.position, chain.next_position
+            )));
+        }
+        if r.prev_hash != chain.prev_hash {
+            return Err(bad(
+                "hash chain broken: the record does not chain from its predecessor".into(),
+            ));
+        }
+        if r.commit_time < chain.last_time {
+            return Err(bad(format!(
+                "commit time {} is before its predecessor's {}",
+                r.commit_time, chain.last_time
+            )));
+        }
+        let expected_index = pending.len() as u32;
+        let same_append = match pending.first() {
+            None => true,
+            Some(&first) => {
+                let f = decode_record(&data[first..]).expect("decoded before");
+                f.batch_len == r.batch_len && f.stream == r.stream
+            }
+        };
+        if r.batch_index != expected_index || !same_append {
+            return Err(bad(format!(
+                "record is event {} of an append of {}, expected event {expected_index} of the append in progress",
+                r.batch_index, r.batch_len
+            )));
+        }
+        chain.next_position += 1;
+        chain.prev_hash = r.hash();
+        chain.last_time = r.commit_time;
+        pending.push(o);
+        o += r.frame.len();
+        if r.batch_index + 1 == r.batch_len {
+            for &p in &pending {
+                let rec = decode_record(&data[p..]).expect("decoded before");
+                sink(&rec, start + p as u64);
+            }
+            pending.clear();
+            committed_end = o;
+            committed_chain = *chain;
+        }
+    };
+    let clean =
+        pending.is_empty() && failure == FrameError::Zero && data[o..].iter().all(|&b| b == 0);
+    if clean {
+        return Ok(Scanned {
+            data_end: start + o as u64,
+            torn: None,
+        });
+    }
+    let bad_at = start + o as u64;
+    let reason = if pending.is_empty() || failure != FrameError::Zero {
+        failure.to_string()
+    } else {
+        format!(
+            "an append of {} events ends after {} of them",
+            decode_record(&data[pending[0]..])
+                .expect("decoded")
+                .batch_len,
+            pending.len()
+        )
+    };
+    // Rewind to the last complete append: an incomplete one is dropped whole.
+    *chain = committed_chain;
+    if matches!(failure, FrameError::Invalid(_)) || !tail_may_tear {
+        return Err(corrupt(path, bad_at, chain.next_position, reason));
+    }
+    if let Some(next) = find_valid_frame(&data, o + 1) {
+        return Err(corrupt(
+            path,
+            bad_at,
+            chain.next_position,
+            format!(
+                "{reason}, and a valid record follows at offset {}: damage, not a torn write",
+                start + next as u64
+            ),
+        ));
+    }
+    let last_nonzero = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    Ok(Scanned {
+        data_end: start + committed_end as u64,
+        torn: Some(Torn {
+            cut: start + committed_end as u64,
+            dropped: last_nonzero.saturating_sub(committed_end) as u64,
+            reason: format!("{reason} at offset {bad_at}"),
+        }),
+    })
+}
+
+/// The offset of the first frame with a valid length and checksum at or after `from`.
+fn find_valid_frame(data: &[u8], from: usize) -> Option<usize> {
+    let mut o = from;
+    while o + MIN_FRAME_LEN <= data.len() {
+        // A length field is never zero, so a candidate starts at most 3 bytes before a non-zero
+        // byte: skip runs of zeros (the preallocated tail) quickly.
+        let q = o + data[o..].iter().position(|&b| b != 0)?;
+        o = o.max(q.saturating_sub(3));
+        match decode_record(&data[o..]) {
+            Ok(_) | Err(FrameError::Invalid(_)) => return Some(o),
+            Err(_) => o += 1,
+        }
+    }
+    None
+}
+
+/// The directory, read back.
+pub struct Recovered {
+    pub index: Index,
+    pub chain: Chain,
+    /// Bytes of torn tail cut off (0 when the log was closed cleanly).
+    pub torn_bytes: u64,
+}
+
+pub fn open_segment_file(dir: &Path, id: u64, write: bool) -> Result<SegmentFile> {
+    let path = segment_path(dir, id);
+    let file = File::options()
+        .read(true)
+        .write(write)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    Ok(SegmentFile { id, path, file })
+}
+
+/// Reads the directory's segments and index, cutting a torn tail per `mode`. The directory
+/// must be locked by the caller. An empty directory gives an empty index with no segment.
+pub fn recover(dir: &Path, mode: RecoveryMode, truncate: bool) -> Result<Recovered> {
+    let ids = list_segments(dir, true)?;
+    check_contiguous(dir, &ids)?;
+    let mut files = Vec::with_capacity(ids.len());
+    let mut headers = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        let f = open_segment_file(dir, id, false)?;
+        headers.push(read_header(&f.path, &f.file, id)?);
+        files.push(Arc::new(f));
+    }
+    let checkpoint = load_checkpoint(dir, &files, &headers)?;
+    let (mut index, mut chain, resume_segment, resume_offset) = match checkpoint {
+        Some((index, chain)) => {
+            let last = index.segments.len() - 1;
+            let end = index.segments[last].data_end;
+            (index, chain, last, end)
+        }
+        None => (
+            Index {
+                head_hash: genesis(),
+                ..Index::default()
+            },
+            Chain::start(),
+            0,
+            SEGMENT_HEADER_LEN as u64,
+        ),
+    };
+    let mut torn_bytes = 0;
+    for k in resume_segment..files.len() {
+        let f = &files[k];
+        let is_last = k + 1 == files.len();
+        let start = if k == resume_segment && index.segments.len() > k {
+            resume_offset
+        } else {
+            check_header_chain(&f.path, &headers[k], &chain)?;
+            index.segments.push(Segment {
+                file: f.clone(),
+                first_position: headers[k].first_position,
+                offsets: Vec::new(),
+                data_end: SEGMENT_HEADER_LEN as u64,
+            });
+            SEGMENT_HEADER_LEN as u64
+        };
+        let len = f.file.metadata().map_err(io_err(&f.path))?.len();
+        let scanned = scan_segment(
+            &f.path,
+            &f.file,
+            start,
+            len,
+            &mut chain,
+            is_last,
+            &mut |r, at| {
+                index.push(
+                    at,
+                    r.stream,
+                    crate::types::EventId(uuid::Uuid::from_bytes(r.id)),
+                    r.commit_time,
+                );
+            },
+        )?;
+        index.segments[k].data_end = scanned.data_end;
+        if let Some(torn) = scanned.torn {
+            if mode == RecoveryMode::Refuse {
+                return Err(corrupt(
+                    &f.path,
+                    torn.cut,
+                    chain.next_position,
+                    format!(
+                        "torn tail of {} bytes ({}); recovery mode refuses to truncate",
+                        torn.dropped, torn.reason
+                    ),
+                ));
+            }
+            if truncate {
+                tracing::warn!(
+                    file = %f.path.display(),
+                    offset = torn.cut,
+                    bytes_dropped = torn.dropped,
+                    reason = %torn.reason,
+                    "truncating a torn write at the tail of the log; it was never acknowledged"
+                );
+                let w = File::options()
+                    .write(true)
+                    .open(&f.path)
+                    .map_err(io_err(&f.path))?;
+                w.set_len(torn.cut).map_err(io_err(&f.path))?;
+                w.sync_all().map_err(io_err(&f.path))?;
+            }
+            torn_bytes = torn.dropped;
+        }
+    }
+    index.head_hash = chain.prev_hash;
+    Ok(Recovered {
+        index,
+        chain,
+        torn_bytes,
+    })
+}
+
+/// Loads the checkpoint if it matches the log; `Ok(None)` means rebuild from the log.
+fn load_checkpoint(
+    dir: &Path,
+    files: &[Arc<SegmentFile>],
+    headers: &[SegmentHeader],
+) -> Result<Option<(Index, Chain)>> {
+    let path = checkpoint_path(dir);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::from_io(&path, e)),
+    };
+    let ignore = |why: String| {
+        tracing::warn!(file = %path.display(), reason = %why, "index checkpoint ignored; rebuilding the index from the log");
+        Ok(None)
+    };
+    let ckpt = match decode_checkpoint(&bytes) {
+        Ok(c) => c,
+        Err(why) => return ignore(why),
+    };
+    if ckpt.count == 0 || ckpt.segments.is_empty() {
+        return Ok(None);
+    }
+    // Acknowledged data the checkpoint saw must still be there.
+    let last = ckpt.segments.len() - 1;
+    let [last_id, _, last_end, _] = ckpt.segments[last];
+    if last >= files.len() {
+        return Err(corrupt(
+            &segment_path(dir, last_id),
+            0,
+            ckpt.count - 1,
+            format!(
+                "the index checkpoint covers segment {last_id}, which is missing: acknowledged data lost"
+            ),
+        ));
+    }
+    let f = &files[last];
+    let len = f.file.metadata().map_err(io_err(&f.path))?.len();
+    if len < last_end {
+        return Err(corrupt(
+            &f.path,
+            len,
+            ckpt.count - 1,
+            format!(
+                "the index checkpoint covers data up to offset {last_end} but the file ends at {len}: acknowledged data lost"
+            ),
+        ));
+    }
+    let mut first = 0u64;
+    for (k, &[id, first_position, data_end, count]) in ckpt.segments.iter().enumerate() {
+        if id != k as u64 || first_position != first || headers[k].first_position != first {
+            return ignore(format!("segment table disagrees with segment {k}"));
+        }
+        if data_end < SEGMENT_HEADER_LEN as u64 {
+            return ignore("segment data end inside the header".into());
+        }
+        first += count;
+    }
+    if first != ckpt.count {
+        return ignore("segment counts do not add up".into());
+    }
+    // The last covered record must be where the checkpoint says, with the hash it says.
+    let (offset, ..) = ckpt.event(ckpt.count - 1);
+    let offset = offset as u64;
+    if offset >= last_end {
+        return ignore("last record offset past the data end".into());
+    }
+    let mut buf = vec![0u8; (last_end - offset) as usize];
+    f.file
+        .read_exact_at(&mut buf, offset)
+        .map_err(io_err(&f.path))?;
+    match decode_record(&buf) {
+        Ok(r)
+            if r.frame.len() == buf.len()
+                && r.position == ckpt.count - 1
+                && r.hash() == ckpt.head_hash => {}
+        _ => return ignore("the last record it covers does not match the log".into()),
+    }
+    Ok(Some(index_from_checkpoint(ckpt, files)))
+}
+
+fn index_from_checkpoint(ckpt: Checkpoint, files: &[Arc<SegmentFile>]) -> (Index, Chain) {
+    let n = ckpt.count as usize;
+    let mut index = Index {
+        segments: Vec::with_capacity(ckpt.segments.len()),
+        times: Vec::with_capacity(n),
+        streams: std::collections::HashMap::with_capacity(ckpt.streams.len()),
+        ids: std::collections::HashMap::with_capacity(n),
+        head_hash: ckpt.head_hash,
+    };
+    let mut per_stream: Vec<Vec<u64>> = vec![Vec::new(); ckpt.streams.len()];
+    let mut p = 0u64;
+    for (k, &[_, first_position, data_end, count]) in ckpt.segments.iter().enumerate() {
+        let mut offsets = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let (offset, stream, time, id) = ckpt.event(p);
+            offsets.push(offset);
+            index.times.push(time);
+            if let Some(v) = per_stream.get_mut(stream as usize) {
+                v.push(p);
+            }
+            index.ids.insert(id, p);
+            p += 1;
+        }
+        index.segments.push(Segment {
+            file: files[k].clone(),
+            first_position,
+            offsets,
+            data_end,
+        });
+    }
+    for (name, positions) in ckpt.streams.into_iter().zip(per_stream) {
+        index.streams.insert(name, positions);
+    }
+    let chain = Chain {
+        next_position: ckpt.count,
+        prev_hash: ckpt.head_hash,
+        last_time: index.times.last().copied().unwrap_or(0),
+    };
+    (index, chain)
+}
