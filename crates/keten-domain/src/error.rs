@@ -43,10 +43,23 @@ pub enum DecodeError {
     Upcast { schema: u16, reason: &'static str },
 }
 
-/// The rule an event broke. Stable, machine-readable codes: partners may branch on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleCode {
+macro_rules! rule_codes {
+    ($($(#[$meta:meta])* $variant:ident,)*) => {
+        /// The rule an event broke. Stable, machine-readable codes: partners may branch on them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum RuleCode {
+            $($(#[$meta])* $variant,)*
+        }
+
+        impl RuleCode {
+            /// Every rule, so that tests can check each one is exercised.
+            pub const ALL: &'static [RuleCode] = &[$(RuleCode::$variant,)*];
+        }
+    };
+}
+
+rule_codes! {
     // who may publish
     AuditorMayNotPublish,
     RoleMayNotPublish,
