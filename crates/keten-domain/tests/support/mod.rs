@@ -337,3 +337,137 @@ impl Then {
         }
     }
 }
+
+/// One event of every type (not a valid history: for encoding tests).
+pub fn one_of_each() -> Vec<Event> {
+    use keten_domain::zrm::{Zrm2010Domain, Zrm2017Domain, ZrmAssessment, ZrmScore, ZrmScores};
+    let on = d("2026-02-01");
+    vec![
+        registered(FamilyType::VingerAanDePols, "2026-01-05"),
+        Event::FamilyTypeChanged {
+            family_type: FamilyType::DirectHelp,
+            urgency: Urgency::Acute,
+            reason: "violence at home".into(),
+            occurred_on: on,
+        },
+        member_with_disability("p1", MemberRole::Parent, 1984),
+        Event::MemberLeft {
+            member_id: mid("p1"),
+            reason: "moved out".into(),
+            occurred_on: on,
+        },
+        joined("yc", PartnerKind::YouthCare, "2026-01-06"),
+        Event::PartnerLeft {
+            partner_id: pid("yc"),
+            reason: "handed over".into(),
+            occurred_on: on,
+        },
+        Event::MatchSettled {
+            lead_partner_id: pid("yc"),
+            contacted_on: on,
+            occurred_on: on,
+        },
+        fm_assigned("fm-anna", "yc", Some("WSG agreed youth care leads")),
+        Event::LeadPartnerSet {
+            partner_id: pid("pol"),
+            reason: "acute".into(),
+            occurred_on: on,
+        },
+        plan_agreed("2026-02-01", &["2026-05-01", "2026-08-01"]),
+        Event::PlanExtended {
+            new_horizon: d("2027-02-01"),
+            reason: "more time".into(),
+            occurred_on: on,
+        },
+        goal("g1", LifeDomain::JusticeNuisance, Some("2026-06-01")),
+        action_with(
+            "a1",
+            "g1",
+            "yc",
+            &["c1", "c2"],
+            Some(InterventionCode::Wig),
+            "2026-02-05",
+            "2026-12-01",
+        ),
+        Event::ActionStarted {
+            action_id: aid("a1"),
+            occurred_on: on,
+        },
+        delivered("a1", "2026-02-01"),
+        not_delivered("a1", "2026-02-01"),
+        Event::ActionDeadlineExtended {
+            action_id: aid("a1"),
+            new_expected_end: d("2027-01-01"),
+            reason: "waiting list".into(),
+            occurred_on: on,
+        },
+        Event::GoalAchieved {
+            goal_id: gid("g1"),
+            occurred_on: on,
+        },
+        Event::GoalAbandoned {
+            goal_id: gid("g1"),
+            reason: "moved".into(),
+            occurred_on: on,
+        },
+        Event::ReviewHeld {
+            zrm: vec![
+                ZrmAssessment {
+                    member_id: mid("p1"),
+                    matrix: ZrmScores::V2017 {
+                        scores: [
+                            (Zrm2017Domain::Finances, ZrmScore::new(2).unwrap()),
+                            (Zrm2017Domain::BasicAdl, ZrmScore::new(4).unwrap()),
+                        ]
+                        .into(),
+                    },
+                },
+                ZrmAssessment {
+                    member_id: mid("c1"),
+                    matrix: ZrmScores::V2010 {
+                        scores: [(Zrm2010Domain::DailyLiving, ZrmScore::new(1).unwrap())].into(),
+                    },
+                },
+            ],
+            next_review: Some(d("2026-05-01")),
+            occurred_on: on,
+        },
+        Event::CooperationRefused {
+            reason: "door not opened".into(),
+            occurred_on: on,
+        },
+        Event::PlanClosed {
+            reason: ClosureReason::HandedOverToRegularCare,
+            occurred_on: on,
+        },
+        Event::MonitoringStarted {
+            until: d("2026-08-01"),
+            visit_interval_days: 30,
+            occurred_on: on,
+        },
+        Event::MonitoringVisitRecorded { occurred_on: on },
+        Event::HomeVisitRecorded { occurred_on: on },
+        raised(Rung::Pressure, "fm-anna", "2026-02-01"),
+        lowered(Rung::Voluntary, "fm-anna", "2026-02-01"),
+        chain_raised("a1", "yc", ChainLevel::Management, "2026-02-01"),
+        Event::ChainEscalationResolved {
+            action_id: aid("a1"),
+            resolution: "delivered".into(),
+            occurred_on: on,
+        },
+        Event::FamilyInformed { occurred_on: on },
+        Event::InformingDeferred {
+            reason: "safety".into(),
+            until: d("2026-03-01"),
+            occurred_on: on,
+        },
+        Event::PoliceContactRecorded {
+            member_id: None,
+            occurred_on: on,
+        },
+        Event::NuisanceReported {
+            description: "noise at night".into(),
+            occurred_on: on,
+        },
+    ]
+}
