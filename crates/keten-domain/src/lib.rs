@@ -22,5 +22,5 @@ pub use kinds::{
     Rung, Urgency,
 };
 pub use plan::{Plan, Warning, WarningKind, coordinated_plan};
-pub use rules::{Actor, validate};
+pub use rules::{Actor, handle, validate};
 pub use state::{FamilyState, apply, fold};

@@ -92,6 +92,14 @@ pub fn validate(state: &FamilyState, event: &Event, actor: &Actor, now: NaiveDat
     Check { state, actor, now }.event(event)
 }
 
+/// The pipeline every writer runs: decide, then record only what was accepted. On a
+/// rejection the state is untouched.
+pub fn handle(state: &mut FamilyState, event: &Event, actor: &Actor, now: NaiveDate) -> Result<()> {
+    validate(state, event, actor, now)?;
+    state.evolve(event);
+    Ok(())
+}
+
 fn check_registering_role(actor: &Actor) -> Result<()> {
     match actor.role {
         Role::PartnerSystem | Role::FamilyManager | Role::Coordinator => Ok(()),
