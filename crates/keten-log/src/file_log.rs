@@ -257,7 +257,7 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         chain,
         poisoned: None,
         since_checkpoint: 0,
-        lock,
+        lock: Some(lock),
         rx,
         opts,
     };
@@ -339,9 +339,9 @@ struct Writer {
     /// log is reopened and recovered.
     poisoned: Option<String>,
     since_checkpoint: u64,
-    /// Held for the life of the writer: the directory is ours until it stops.
-    #[allow(dead_code)]
-    lock: File,
+    /// The directory is ours while this is held; released before `close` answers, so that the
+    /// caller can reopen right away.
+    lock: Option<File>,
     rx: mpsc::Receiver<Request>,
 }
 
@@ -389,6 +389,7 @@ impl Writer {
             }
             if let Some(reply) = close {
                 let result = self.shutdown();
+                drop(self.lock.take());
                 let _ = reply.send(result);
                 return;
             }

@@ -1,8 +1,15 @@
-//! The file log on real files: reopen, locking, concurrency, group commit and damage.
+//! The file log on real files: reopen with and without the index checkpoint, the lock, concurrent
+//! writers, group commit, and damage done to the files between runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use keten_log::{
-    Direction, Durability, Error, EventId, EventStore, EventType, ExpectedVersion, FileLog,
-    FileLogOptions, GlobalPosition, ProposedEvent, ReadFrom, StreamId, StreamVersion, Until,
+    Direction, Error, EventId, EventStore, EventType, ExpectedVersion, FileLog, FileLogOptions,
+    GlobalPosition, LogIo, ProposedEvent, ReadFrom, RecordedEvent, RecoveryMode, StreamId,
+    StreamVersion, Until, verify_dir,
 };
 
 fn event(n: u128, body: &str) -> ProposedEvent {
@@ -14,6 +21,11 @@ fn event(n: u128, body: &str) -> ProposedEvent {
     }
 }
 
+fn stream(name: &str) -> StreamId {
+    StreamId::new(name).unwrap()
+}
+
+/// Small segments, so a few hundred events span many of them.
 fn small() -> FileLogOptions {
     FileLogOptions {
         segment_size: 4096,
@@ -21,12 +33,22 @@ fn small() -> FileLogOptions {
     }
 }
 
-#[tokio::test]
-async fn appends_and_reads_back_across_segments_and_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = StreamId::new("s-1").unwrap();
-    let log = FileLog::open(dir.path(), small()).await.unwrap();
-    for i in 0..100u128 {
+async fn all(log: &FileLog) -> Vec<RecordedEvent> {
+    log.read_all(
+        ReadFrom::Start,
+        Direction::Forward,
+        usize::MAX,
+        Until::Latest,
+    )
+    .await
+    .unwrap()
+}
+
+/// Writes `n` single-event appends over three streams, then a three-event append; closes.
+async fn populate(dir: &Path, n: u128) -> Vec<RecordedEvent> {
+    let log = FileLog::open(dir, small()).await.unwrap();
+    for i in 0..n {
+        let s = stream(&format!("s-{}", i % 3));
         let r = log
             .append(
                 &s,
@@ -36,12 +58,304 @@ async fn appends_and_reads_back_across_segments_and_reopen() {
             .await
             .unwrap();
         assert_eq!(r.first_position, GlobalPosition(i as u64));
-        assert_eq!(r.last_version, StreamVersion(i as u64));
+    }
+    let batch = (0..3).map(|k| event(1000 + k, "batch")).collect();
+    log.append(&stream("s-batch"), ExpectedVersion::NoStream, batch)
+        .await
+        .unwrap();
+    let events = all(&log).await;
+    log.close().await.unwrap();
+    events
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// (start, end) of every record frame in a segment file.
+fn frames(path: &Path) -> Vec<(u64, u64)> {
+    let b = std::fs::read(path).unwrap();
+    let mut at = 128usize;
+    let mut out = Vec::new();
+    while at + 4 <= b.len() {
+        let len = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        out.push((at as u64, (at + 8 + len) as u64));
+        at += 8 + len;
+    }
+    out
+}
+
+fn remove_checkpoint(dir: &Path) {
+    std::fs::remove_file(dir.join("index.ckpt")).unwrap();
+}
+
+fn flip_bit(path: &Path, offset: u64) {
+    let mut b = std::fs::read(path).unwrap();
+    b[offset as usize] ^= 0x10;
+    std::fs::write(path, b).unwrap();
+}
+
+#[track_caller]
+fn assert_corrupt(r: Result<impl std::fmt::Debug, Error>, want_file: &Path, want_offset: u64) {
+    match r {
+        Err(Error::Corrupt { file, offset, .. }) => {
+            assert_eq!(file, want_file, "file");
+            assert_eq!(offset, want_offset, "offset");
+        }
+        other => panic!("expected Corrupt in {}, got {other:?}", want_file.display()),
+    }
+}
+
+/// Collects warnings from every thread, for the tests that check what recovery logs.
+fn captured_warnings() -> &'static Mutex<Vec<String>> {
+    static LOG: OnceLock<&'static Mutex<Vec<String>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log: &'static Mutex<Vec<String>> = Box::leak(Box::default());
+        let _ = tracing::subscriber::set_global_default(Capture(log));
+        log
+    })
+}
+
+struct Capture(&'static Mutex<Vec<String>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut f = Fields(format!("{} ", event.metadata().level()));
+        event.record(&mut f);
+        self.0.lock().unwrap().push(f.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn warnings_about(path: &Path) -> Vec<String> {
+    let needle = path.display().to_string();
+    captured_warnings()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains(&needle))
+        .cloned()
+        .collect()
+}
+
+// ---------------------------------------------------------------- reopen and the index
+
+async fn assert_reopens_intact(dir: &Path, events: &[RecordedEvent]) {
+    let log = FileLog::open(dir, small()).await.unwrap();
+    assert_eq!(all(&log).await, events);
+    assert_eq!(log.verify().await.unwrap(), events.len() as u64);
+    for s in ["s-0", "s-1", "s-2", "s-batch"] {
+        let s = stream(s);
+        let want: Vec<&RecordedEvent> = events.iter().filter(|e| e.stream == s).collect();
+        let got = log
+            .read_stream(
+                &s,
+                ReadFrom::Start,
+                Direction::Forward,
+                usize::MAX,
+                Until::Latest,
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want);
+        assert_eq!(
+            log.stream_version(&s).await.unwrap(),
+            Some(StreamVersion(want.len() as u64 - 1))
+        );
+    }
+    // The id index survived: an old append retried returns its original result.
+    let r = log
+        .append(
+            &stream("s-1"),
+            ExpectedVersion::NoStream,
+            vec![event(1, "body 1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.first_position, GlobalPosition(1));
+    // And appends continue the chain.
+    let next = log
+        .append(
+            &stream("s-0"),
+            ExpectedVersion::Any,
+            vec![event(5000, "after")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.first_position.0, events.len() as u64);
+    assert_eq!(log.verify().await.unwrap(), events.len() as u64 + 1);
+    assert_eq!(log.stats().torn_bytes_dropped, 0);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn reopen_with_checkpoint_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 200).await;
+    assert!(segments(dir.path()).len() > 5, "several segments");
+    assert!(dir.path().join("index.ckpt").exists());
+    assert_reopens_intact(dir.path(), &events).await;
+}
+
+#[tokio::test]
+async fn reopen_without_checkpoint_rebuilds_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 200).await;
+    remove_checkpoint(dir.path());
+    assert_reopens_intact(dir.path(), &events).await;
+}
+
+#[tokio::test]
+async fn corrupt_or_stale_checkpoint_is_ignored_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 200).await;
+    let ckpt = dir.path().join("index.ckpt");
+    let len = std::fs::metadata(&ckpt).unwrap().len();
+    flip_bit(&ckpt, len / 2);
+    assert_reopens_intact(dir.path(), &events).await;
+    // A checkpoint from an earlier state of the log is only a shorter prefix: still usable.
+    let old = std::fs::read(&ckpt).unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    for i in 0..50 {
+        log.append(
+            &stream("s-2"),
+            ExpectedVersion::Any,
+            vec![event(6000 + i, "more")],
+        )
+        .await
+        .unwrap();
+    }
+    let events = all(&log).await;
+    log.close().await.unwrap();
+    std::fs::write(&ckpt, old).unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(all(&log).await, events);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn second_opener_is_refused_until_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    match FileLog::open(dir.path(), small()).await {
+        Err(Error::Locked { lock, .. }) => assert_eq!(lock, dir.path().join("LOCK")),
+        other => panic!("expected Locked, got {other:?}"),
     }
     log.close().await.unwrap();
+    FileLog::open(dir.path(), small())
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn closed_log_refuses_appends_and_ends_subscriptions() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
     let log = FileLog::open(dir.path(), small()).await.unwrap();
-    let all = log
-        .read_all(
+    let other = log.clone();
+    log.append(&stream("a"), ExpectedVersion::Any, vec![event(1, "x")])
+        .await
+        .unwrap();
+    let mut sub = log
+        .subscribe_all(None, keten_log::SubscriptionFilter::all())
+        .await
+        .unwrap();
+    log.close().await.unwrap();
+    assert!(matches!(
+        other
+            .append(&stream("a"), ExpectedVersion::Any, vec![event(2, "y")])
+            .await,
+        Err(Error::Closed)
+    ));
+    assert_eq!(
+        sub.next().await.unwrap().unwrap().position,
+        GlobalPosition(0)
+    );
+    assert!(
+        sub.next().await.is_none(),
+        "the subscription ends with the log"
+    );
+}
+
+// ---------------------------------------------------------------- concurrency
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exact_appends_one_winner_per_version() {
+    const TASKS: u64 = 16;
+    const VERSIONS: u64 = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let s = stream("contended");
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let log = log.clone();
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                for v in 0..VERSIONS {
+                    let expected = match v {
+                        0 => ExpectedVersion::NoStream,
+                        v => ExpectedVersion::Exact(StreamVersion(v - 1)),
+                    };
+                    let id = (t as u128) << 32 | v as u128;
+                    match log
+                        .append(&s, expected, vec![event(id, &format!("{t}:{v}"))])
+                        .await
+                    {
+                        Ok(r) => {
+                            assert_eq!(r.first_version, StreamVersion(v));
+                            won.push(v);
+                        }
+                        Err(Error::WrongExpectedVersion { actual, .. }) => {
+                            assert!(actual >= Some(StreamVersion(v)), "lost to a later version");
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                (t, won)
+            })
+        })
+        .collect();
+    let mut winner = BTreeMap::new();
+    for task in tasks {
+        let (t, won) = task.await.unwrap();
+        for v in won {
+            assert!(winner.insert(v, t).is_none(), "version {v} won twice");
+        }
+    }
+    assert_eq!(winner.len() as u64, VERSIONS, "every version has a winner");
+    let events = log
+        .read_stream(
+            &s,
             ReadFrom::Start,
             Direction::Forward,
             usize::MAX,
@@ -49,9 +363,363 @@ async fn appends_and_reads_back_across_segments_and_reopen() {
         )
         .await
         .unwrap();
-    assert_eq!(all.len(), 100);
-    assert_eq!(all[42].payload, b"body 42");
-    assert_eq!(log.verify().await.unwrap(), 100);
+    assert_eq!(events.len() as u64, VERSIONS, "nothing skipped or doubled");
+    for e in &events {
+        let t = winner[&e.version.0];
+        assert_eq!(e.payload, format!("{t}:{}", e.version.0).as_bytes());
+    }
+    assert_eq!(log.verify().await.unwrap(), VERSIONS);
     log.close().await.unwrap();
-    let _ = (Durability::Fsync, Error::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), FileLogOptions::default())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64u128)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let s = stream(&format!("writer-{t}"));
+                for i in 0..10u128 {
+                    log.append(&s, ExpectedVersion::Any, vec![event(t << 32 | i, "x")])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = log.stats();
+    assert_eq!(stats.appends, 640);
+    assert_eq!(stats.events, 640);
+    assert!(
+        stats.syncs < stats.appends / 2,
+        "group commit: {} flushes for {} appends",
+        stats.syncs,
+        stats.appends
+    );
+    log.close().await.unwrap();
+}
+
+// ---------------------------------------------------------------- damage
+
+#[tokio::test]
+async fn torn_write_at_the_tail_is_cut_and_logged() {
+    captured_warnings();
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 100).await;
+    let last = segments(dir.path()).pop().unwrap();
+    let (start, end) = *frames(&last).last().unwrap();
+    // A crash in the middle of writing the next record: half a frame after the data, then the
+    // preallocated zeros.
+    let mut bytes = std::fs::read(&last).unwrap();
+    let half = bytes[start as usize..end as usize].to_vec();
+    let torn = &half[..half.len() / 2];
+    bytes.extend_from_slice(torn);
+    bytes.resize(bytes.len() + 4096, 0);
+    std::fs::write(&last, &bytes).unwrap();
+    remove_checkpoint(dir.path());
+    let report = verify_dir(dir.path()).unwrap();
+    assert_eq!(report.events, events.len() as u64);
+    let tail = report.torn_tail.expect("verify reports the torn tail");
+    assert_eq!((tail.offset, tail.bytes), (end, torn.len() as u64));
+
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(log.stats().torn_bytes_dropped, torn.len() as u64);
+    assert_eq!(all(&log).await, events);
+    let warned = warnings_about(&last);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains(&format!("bytes_dropped={}", torn.len()))),
+        "{warned:?}"
+    );
+    log.append(
+        &stream("s-0"),
+        ExpectedVersion::Any,
+        vec![event(9999, "after")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(log.verify().await.unwrap(), events.len() as u64 + 1);
+    log.close().await.unwrap();
+    assert!(verify_dir(dir.path()).unwrap().torn_tail.is_none());
+}
+
+#[tokio::test]
+async fn truncated_mid_record_recovers_dropping_the_whole_torn_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 100).await;
+    let last = segments(dir.path()).pop().unwrap();
+    let f = frames(&last);
+    // The last append has three events; cut inside its third: the first two must go too.
+    let (third_start, third_end) = f[f.len() - 1];
+    let cut = third_start + (third_end - third_start) / 2;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    // With the checkpoint, these bytes were acknowledged: losing them is refused.
+    assert_corrupt(FileLog::open(dir.path(), small()).await, &last, cut);
+    // Without it (a crash before any checkpoint), this is a torn tail.
+    remove_checkpoint(dir.path());
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let (kept_end, _) = f[f.len() - 3];
+    assert_eq!(log.stats().torn_bytes_dropped, cut - kept_end);
+    assert_eq!(all(&log).await, events[..events.len() - 3]);
+    assert_eq!(log.stream_version(&stream("s-batch")).await.unwrap(), None);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn preallocated_zeros_after_a_crash_are_not_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 100).await;
+    let last = segments(dir.path()).pop().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(4096 * 4)
+        .unwrap();
+    remove_checkpoint(dir.path());
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(log.stats().torn_bytes_dropped, 0);
+    assert_eq!(all(&log).await, events);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn bit_flip_in_an_old_record_is_refused_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 200).await;
+    let segs = segments(dir.path());
+    let victim = &segs[2];
+    let (start, end) = frames(victim)[3];
+    let position = {
+        // The position of that record: count the frames of the segments before it.
+        let before: usize = segs[..2].iter().map(|s| frames(s).len()).sum();
+        (before + 3) as u64
+    };
+    flip_bit(victim, (start + end) / 2);
+
+    // With the checkpoint, open trusts the covered part (that is what makes it fast), but the
+    // record itself and a full verify refuse it.
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let read = log
+        .read_all(
+            ReadFrom::At(GlobalPosition(position)),
+            Direction::Forward,
+            1,
+            Until::Latest,
+        )
+        .await;
+    assert_corrupt(read, victim, start);
+    match log.verify().await {
+        Err(Error::Corrupt {
+            file,
+            offset,
+            position: p,
+            ..
+        }) => {
+            assert_eq!(
+                (file, offset, p),
+                (victim.clone(), start, GlobalPosition(position))
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    log.close().await.unwrap();
+    assert_corrupt(verify_dir(dir.path()), victim, start);
+
+    // Without a checkpoint, open walks the log and refuses.
+    remove_checkpoint(dir.path());
+    match FileLog::open(dir.path(), small()).await {
+        Err(Error::Corrupt {
+            file,
+            offset,
+            position: p,
+            reason,
+        }) => {
+            assert_eq!(
+                (file, offset, p),
+                (victim.clone(), start, GlobalPosition(position))
+            );
+            assert!(reason.contains("checksum"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let _ = events;
+}
+
+#[tokio::test]
+async fn missing_middle_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 200).await;
+    let segs = segments(dir.path());
+    std::fs::remove_file(&segs[3]).unwrap();
+    assert_corrupt(FileLog::open(dir.path(), small()).await, &segs[3], 0);
+    assert_corrupt(verify_dir(dir.path()), &segs[3], 0);
+    remove_checkpoint(dir.path());
+    assert_corrupt(FileLog::open(dir.path(), small()).await, &segs[3], 0);
+}
+
+#[tokio::test]
+async fn missing_last_segment_is_refused_when_the_checkpoint_saw_it() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 200).await;
+    let segs = segments(dir.path());
+    std::fs::remove_file(segs.last().unwrap()).unwrap();
+    assert!(matches!(
+        FileLog::open(dir.path(), small()).await,
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn garbage_in_the_last_segment_followed_by_valid_records_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 100).await;
+    let last = segments(dir.path()).pop().unwrap();
+    let f = frames(&last);
+    assert!(f.len() >= 4);
+    let (start, end) = f[1];
+    let mut bytes = std::fs::read(&last).unwrap();
+    for b in &mut bytes[start as usize..end as usize] {
+        *b = 0xA5;
+    }
+    std::fs::write(&last, bytes).unwrap();
+    remove_checkpoint(dir.path());
+    match FileLog::open(dir.path(), small()).await {
+        Err(Error::Corrupt {
+            file,
+            offset,
+            reason,
+            ..
+        }) => {
+            assert_eq!((file, offset), (last.clone(), start));
+            assert!(reason.contains("valid record follows"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // Zeroed instead (a hole): the same.
+    let mut bytes = std::fs::read(&last).unwrap();
+    for b in &mut bytes[start as usize..end as usize] {
+        *b = 0;
+    }
+    std::fs::write(&last, bytes).unwrap();
+    assert_corrupt(FileLog::open(dir.path(), small()).await, &last, start);
+}
+
+#[tokio::test]
+async fn reordered_records_break_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 200).await;
+    let segs = segments(dir.path());
+    let victim = &segs[1];
+    let f = frames(victim);
+    // Two records of equal length, swapped in place: every checksum still holds.
+    let (a, b) = (0..f.len() - 1)
+        .map(|i| (f[i], f[i + 1]))
+        .find(|(a, b)| a.1 - a.0 == b.1 - b.0)
+        .expect("two neighbours of equal length");
+    let mut bytes = std::fs::read(victim).unwrap();
+    let ra = bytes[a.0 as usize..a.1 as usize].to_vec();
+    let rb = bytes[b.0 as usize..b.1 as usize].to_vec();
+    bytes[a.0 as usize..a.1 as usize].copy_from_slice(&rb);
+    bytes[b.0 as usize..b.1 as usize].copy_from_slice(&ra);
+    std::fs::write(victim, bytes).unwrap();
+    assert_corrupt(verify_dir(dir.path()), victim, a.0);
+    remove_checkpoint(dir.path());
+    assert_corrupt(FileLog::open(dir.path(), small()).await, victim, a.0);
+}
+
+#[tokio::test]
+async fn damaged_segment_header_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 200).await;
+    let segs = segments(dir.path());
+    flip_bit(&segs[1], 20);
+    assert_corrupt(FileLog::open(dir.path(), small()).await, &segs[1], 0);
+}
+
+#[tokio::test]
+async fn refuse_mode_does_not_cut_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 50).await;
+    let last = segments(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[7; 40]);
+    std::fs::write(&last, &bytes).unwrap();
+    remove_checkpoint(dir.path());
+    let strict = FileLogOptions {
+        recovery: RecoveryMode::Refuse,
+        ..small()
+    };
+    assert!(matches!(
+        FileLog::open(dir.path(), strict).await,
+        Err(Error::Corrupt { .. })
+    ));
+    assert_eq!(std::fs::read(&last).unwrap(), bytes, "nothing changed");
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(log.stats().torn_bytes_dropped, 40);
+    log.close().await.unwrap();
+}
+
+/// Fails every write once armed, as a full disk does.
+#[derive(Debug, Default)]
+struct FullDisk {
+    armed: AtomicBool,
+}
+
+impl LogIo for FullDisk {
+    fn write_at(&self, file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        if self.armed.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+    }
+}
+
+#[tokio::test]
+async fn full_disk_is_storage_full_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FullDisk::default());
+    let options = FileLogOptions {
+        io: disk.clone(),
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options).await.unwrap();
+    for i in 0..30 {
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(i, "ok")])
+            .await
+            .unwrap();
+    }
+    let acknowledged = all(&log).await;
+    disk.armed.store(true, Ordering::SeqCst);
+    let r = log
+        .append(&stream("s"), ExpectedVersion::Any, vec![event(100, "lost")])
+        .await;
+    assert!(matches!(r, Err(Error::StorageFull(_))), "{r:?}");
+    assert_eq!(
+        all(&log).await,
+        acknowledged,
+        "nothing unacknowledged is visible"
+    );
+    assert!(
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(101, "x")])
+            .await
+            .is_err()
+    );
+    log.close().await.unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(all(&log).await, acknowledged);
+    log.close().await.unwrap();
 }
