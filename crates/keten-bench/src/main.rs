@@ -200,6 +200,7 @@ fn print_report(args: &LogArgs, r: &Results) {
         "events/s",
         "p50 µs",
         "p99 µs",
+        "note",
     ]);
     for m in r.raw.iter().chain(&r.pg).chain(&r.keten) {
         writes.row(vec![
@@ -210,6 +211,7 @@ fn print_report(args: &LogArgs, r: &Results) {
             fmt_rate(m.events_per_sec()),
             fmt_us(m.p50_us()),
             fmt_us(m.p99_us()),
+            m.note.clone(),
         ]);
     }
     println!("{}\n", writes.render(md));
@@ -244,6 +246,12 @@ fn print_report(args: &LogArgs, r: &Results) {
                     "ms".into(),
                     "no checkpoint file found".into(),
                 ]),
+            }
+            if !big.removed.is_empty() {
+                eprintln!(
+                    "[keten-bench] checkpoint files removed: {}",
+                    big.removed.join(", ")
+                );
             }
             reads.row(vec![
                 format!("keten: full scan (read_all) of a {n}-event log"),

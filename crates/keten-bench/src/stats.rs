@@ -23,6 +23,8 @@ pub struct Measured {
     pub ops: u64,
     pub elapsed: Duration,
     pub hist: Histogram<u64>,
+    /// What the system says about the case (keten: appends per fsync).
+    pub note: String,
 }
 
 impl Measured {
@@ -34,6 +36,7 @@ impl Measured {
             ops: 0,
             elapsed: Duration::ZERO,
             hist: histogram(),
+            note: String::new(),
         }
     }
 
