@@ -79,7 +79,13 @@ pub fn validate(state: &FamilyState, event: &Event, actor: &Actor, now: NaiveDat
             "this family is already registered",
         );
     }
-    if occurred_on < registration.registered_on {
+    // Police contacts and nuisance from before the approach are what the "six months before"
+    // outcome figure is made of, so they may predate the registration.
+    let may_predate = matches!(
+        event,
+        Event::PoliceContactRecorded { .. } | Event::NuisanceReported { .. }
+    );
+    if occurred_on < registration.registered_on && !may_predate {
         return reject(
             "occurred_on",
             R::OccurredBeforeRegistration,

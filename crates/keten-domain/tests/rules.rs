@@ -327,6 +327,15 @@ fn cases() -> Vec<Case> {
             home_visit("2026-01-05"),
             fm(),
         ),
+        ok(
+            R::OccurredBeforeRegistration,
+            base_family(),
+            Event::PoliceContactRecorded {
+                member_id: None,
+                occurred_on: d("2025-09-01"),
+            },
+            police(),
+        ),
         no(
             R::ReasonRequired,
             "reason",
