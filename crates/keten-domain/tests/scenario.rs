@@ -284,7 +284,7 @@ fn one_family_through_all_of_ompg() {
                 partner_id: pid(partner),
                 member_ids: members.iter().map(|m| mid(m)).collect(),
                 intervention: iv,
-                description: format!("{id}"),
+                description: id.to_string(),
                 start_on: on(start),
                 expected_end: on(end),
                 occurred_on: on("2026-01-22"),
