@@ -723,3 +723,47 @@ async fn full_disk_is_storage_full_and_loses_nothing_acknowledged() {
     assert_eq!(all(&log).await, acknowledged);
     log.close().await.unwrap();
 }
+
+/// Not a timed test (the benchmark measures this): a quick look at open times, run by hand with
+/// `cargo test -p keten-log --release --test file_log -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn open_time_of_a_large_log() {
+    let n: u128 = std::env::var("KETEN_EVENTS").map_or(1_000_000, |v| v.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let options = || FileLogOptions {
+        durability: keten_log::Durability::NoSyncUnsafe,
+        ..FileLogOptions::default()
+    };
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    let t = std::time::Instant::now();
+    let payload = "x".repeat(300);
+    for b in 0..n / 100 {
+        let s = stream(&format!("stream-{}", b % 1000));
+        let batch = (0..100).map(|k| event(b * 100 + k, &payload)).collect();
+        log.append(&s, ExpectedVersion::Any, batch).await.unwrap();
+    }
+    println!("wrote {n} events in {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    log.close().await.unwrap();
+    println!("close (checkpoint) {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    println!("open with checkpoint {:?}", t.elapsed());
+    log.close().await.unwrap();
+    remove_checkpoint(dir.path());
+    let t = std::time::Instant::now();
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    println!("open rebuilding the index {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let s = stream("stream-7");
+    let events = log
+        .read_stream(&s, ReadFrom::Start, Direction::Forward, usize::MAX, Until::Latest)
+        .await
+        .unwrap();
+    println!("read a stream of {} events {:?}", events.len(), t.elapsed());
+    let t = std::time::Instant::now();
+    assert_eq!(log.verify().await.unwrap(), n as u64);
+    println!("verify {:?}", t.elapsed());
+    log.close().await.unwrap();
+}
