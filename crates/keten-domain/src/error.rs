@@ -70,6 +70,9 @@ rule_codes! {
     OccurredInFuture,
     OccurredBeforeRegistration,
     ReasonRequired,
+    /// A date in the event that contradicts another (a contact after it was reported, a plan
+    /// agreed before the family was registered, a goal's target before it was set).
+    DateOutOfOrder,
     // the family
     FamilyTypeUnchanged,
     BirthYearImplausible,

@@ -213,7 +213,9 @@ impl Check<'_> {
                 Ok(())
             }
             Event::MatchSettled {
-                lead_partner_id, ..
+                lead_partner_id,
+                contacted_on,
+                occurred_on,
             } => {
                 let Some(signal) = self.state.open_match() else {
                     return reject(
@@ -222,6 +224,16 @@ impl Check<'_> {
                         "there is no open match on this family to settle",
                     );
                 };
+                if contacted_on > occurred_on || *contacted_on < signal.raised_on {
+                    return reject(
+                        "contacted_on",
+                        R::DateOutOfOrder,
+                        format!(
+                            "contacted_on {contacted_on} must lie between the match ({}) and this report ({occurred_on})",
+                            signal.raised_on
+                        ),
+                    );
+                }
                 if !self.is_case_lead() && !signal.partner_ids.contains(&self.actor.partner) {
                     return reject(
                         "actor.partner",
@@ -291,7 +303,7 @@ impl Check<'_> {
             Event::PlanAgreed {
                 agreed_on,
                 review_moments,
-                ..
+                occurred_on,
             } => {
                 self.case_lead()?;
                 if self.state.family_manager.is_none() {
@@ -306,6 +318,20 @@ impl Check<'_> {
                         "type",
                         R::PlanAlreadyAgreed,
                         "this family already has its one plan",
+                    );
+                }
+                let registered_on = self
+                    .state
+                    .registration
+                    .as_ref()
+                    .map_or(*agreed_on, |r| r.registered_on);
+                if agreed_on > occurred_on || *agreed_on < registered_on {
+                    return reject(
+                        "agreed_on",
+                        R::DateOutOfOrder,
+                        format!(
+                            "agreed_on {agreed_on} must lie between the registration ({registered_on}) and this report ({occurred_on})"
+                        ),
                     );
                 }
                 if let Some(i) = review_moments.iter().position(|r| r <= agreed_on) {
@@ -346,7 +372,12 @@ impl Check<'_> {
                 }
                 require_text("reason", reason)
             }
-            Event::GoalSet { goal_id, .. } => {
+            Event::GoalSet {
+                goal_id,
+                target_date,
+                occurred_on,
+                ..
+            } => {
                 self.case_lead()?;
                 self.open_plan()?;
                 if self.state.goals.contains_key(goal_id) {
@@ -354,6 +385,17 @@ impl Check<'_> {
                         "goal_id",
                         R::DuplicateGoalId,
                         format!("goal {goal_id} already exists in this plan"),
+                    );
+                }
+                if let Some(t) = target_date
+                    && t <= occurred_on
+                {
+                    return reject(
+                        "target_date",
+                        R::DateOutOfOrder,
+                        format!(
+                            "target_date {t} is not after the day the goal is set ({occurred_on})"
+                        ),
                     );
                 }
                 Ok(())

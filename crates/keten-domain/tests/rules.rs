@@ -349,6 +349,83 @@ fn cases() -> Vec<Case> {
             member_left("c2", "moved to grandparents"),
             fm(),
         ),
+        no(
+            R::DateOutOfOrder,
+            "contacted_on",
+            base_family(),
+            Event::MatchSettled {
+                lead_partner_id: pid("yc"),
+                contacted_on: d("2026-01-13"),
+                occurred_on: d("2026-01-12"),
+            },
+            coordinator(),
+        ),
+        no(
+            R::DateOutOfOrder,
+            "contacted_on",
+            base_family(),
+            Event::MatchSettled {
+                lead_partner_id: pid("yc"),
+                contacted_on: d("2026-01-06"),
+                occurred_on: d("2026-01-12"),
+            },
+            coordinator(),
+        ),
+        ok(
+            R::DateOutOfOrder,
+            base_family(),
+            Event::MatchSettled {
+                lead_partner_id: pid("yc"),
+                contacted_on: d("2026-01-07"),
+                occurred_on: d("2026-01-12"),
+            },
+            coordinator(),
+        ),
+        no(
+            R::DateOutOfOrder,
+            "agreed_on",
+            base_family(),
+            Event::PlanAgreed {
+                agreed_on: d("2026-02-02"),
+                review_moments: vec![],
+                occurred_on: d("2026-02-01"),
+            },
+            fm(),
+        ),
+        no(
+            R::DateOutOfOrder,
+            "agreed_on",
+            base_family(),
+            Event::PlanAgreed {
+                agreed_on: d("2026-01-04"),
+                review_moments: vec![],
+                occurred_on: d("2026-02-01"),
+            },
+            fm(),
+        ),
+        ok(
+            R::DateOutOfOrder,
+            base_family(),
+            Event::PlanAgreed {
+                agreed_on: d("2026-01-30"),
+                review_moments: vec![],
+                occurred_on: d("2026-02-01"),
+            },
+            fm(),
+        ),
+        no(
+            R::DateOutOfOrder,
+            "target_date",
+            with_plan(),
+            goal("g2", LifeDomain::Finances, Some("2026-02-01")),
+            fm(),
+        ),
+        ok(
+            R::DateOutOfOrder,
+            with_plan(),
+            goal("g2", LifeDomain::Finances, Some("2026-02-02")),
+            fm(),
+        ),
         // the family
         no(
             R::FamilyTypeUnchanged,
