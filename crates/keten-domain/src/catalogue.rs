@@ -45,6 +45,20 @@ impl InterventionCode {
         Self::Vig,
     ];
 
+    /// The code as stored in events ("IOG").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ipt => "IPT",
+            Self::Wrap => "WRAP",
+            Self::Iag => "IAG",
+            Self::Iog => "IOG",
+            Self::Jht => "JHT",
+            Self::Reset => "RESET",
+            Self::Wig => "WIG",
+            Self::Vig => "VIG",
+        }
+    }
+
     pub fn info(self) -> &'static Intervention {
         CATALOGUE
             .iter()
@@ -225,6 +239,13 @@ mod tests {
     fn every_code_has_one_entry() {
         for code in InterventionCode::ALL {
             assert_eq!(CATALOGUE.iter().filter(|i| i.code == code).count(), 1);
+        }
+    }
+
+    #[test]
+    fn as_str_is_the_stored_code() {
+        for code in InterventionCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }
 

@@ -228,6 +228,10 @@ pub struct MonitoringLine {
 #[serde(rename_all = "snake_case")]
 pub enum WarningKind {
     NoFamilyManager,
+    /// Added beyond the issue: a member flagged with an intellectual disability joined (or was
+    /// flagged) after a youth-care family manager was assigned without a recorded reason. The
+    /// assignment itself was valid then, so this cannot be a rejection.
+    FamilyManagerNotFromWsg,
     FamilyNotInformed,
     MatchNotSettled,
     PlanPastHorizon,
@@ -683,6 +687,29 @@ fn warnings(state: &FamilyState, plan: &Plan, now: NaiveDate) -> Vec<Warning> {
             K::NoFamilyManager,
             reg.registered_on,
             "no family manager is assigned; one worker must be responsible for the family".into(),
+        ));
+    }
+
+    if !closed
+        && let Some(fm) = &state.family_manager
+        && fm.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+        && state
+            .participations
+            .iter()
+            .rev()
+            .find(|p| p.partner_id == fm.partner_id)
+            .is_some_and(|p| p.kind == PartnerKind::YouthCare)
+        && let Some(flagged_on) = state
+            .members
+            .values()
+            .filter(|m| m.is_present() && m.flags.intellectual_disability)
+            .map(|m| m.added_on)
+            .min()
+    {
+        out.push(Warning::new(
+            K::FamilyManagerNotFromWsg,
+            flagged_on.max(fm.assigned_on),
+            "a member is flagged with an intellectual disability, so the family manager comes from WSG; reassign or record why youth care stays".into(),
         ));
     }
 

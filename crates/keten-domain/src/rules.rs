@@ -467,10 +467,7 @@ impl Check<'_> {
                             format!(
                                 "{} ({}) lasts at most until {} when started on {start_on}; plan a follow-up action instead",
                                 info.name,
-                                serde_json::to_value(code)
-                                    .ok()
-                                    .and_then(|v| v.as_str().map(str::to_owned))
-                                    .unwrap_or_default(),
+                                code.as_str(),
                                 max.after(*start_on)
                             ),
                         );

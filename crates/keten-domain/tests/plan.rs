@@ -566,3 +566,55 @@ fn warnings_are_sorted_and_the_plan_serializes() {
             .any(|w| w["kind"] == "plan_past_horizon")
     );
 }
+
+#[test]
+fn family_manager_not_from_wsg_when_a_flagged_member_arrives_later() {
+    let late = plus(
+        base_family(),
+        [Event::MemberAdded {
+            member_id: mid("p2"),
+            role: MemberRole::Parent,
+            birth_year: 1990,
+            flags: MemberFlags {
+                intellectual_disability: true,
+            },
+            occurred_on: d("2026-02-03"),
+        }],
+    );
+    let p = plan_at(late.clone(), "2026-02-04");
+    let w = of_kind(&p, K::FamilyManagerNotFromWsg);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].since, d("2026-02-03"));
+    assert!(
+        of_kind(
+            &plan_at(base_family(), "2026-02-04"),
+            K::FamilyManagerNotFromWsg
+        )
+        .is_empty()
+    );
+
+    // Reassigning to WSG clears it; so does a recorded reason.
+    let to_wsg = plus(
+        late.clone(),
+        [
+            joined("wsg", PartnerKind::Wsg, "2026-02-05"),
+            fm_assigned("fm-wim", "wsg", None),
+        ],
+    );
+    assert!(of_kind(&plan_at(to_wsg, "2026-02-06"), K::FamilyManagerNotFromWsg).is_empty());
+    let with_reason = plus(
+        late,
+        [fm_assigned(
+            "fm-anna",
+            "yc",
+            Some("WSG agreed youth care stays"),
+        )],
+    );
+    assert!(
+        of_kind(
+            &plan_at(with_reason, "2026-02-06"),
+            K::FamilyManagerNotFromWsg
+        )
+        .is_empty()
+    );
+}
