@@ -136,6 +136,8 @@ struct AppendRequest {
 const LOCK_FILE: &str = "LOCK";
 /// Appends taken into one group at most; bounds the latency of the first one.
 const MAX_GROUP_APPENDS: usize = 4096;
+/// Event data taken into one group at most, bounding the writer's buffer.
+const MAX_GROUP_BYTES: usize = 8 << 20;
 /// Events a subscription reads from storage at a time: its whole buffer.
 const SUBSCRIPTION_BATCH: usize = 256;
 
@@ -377,9 +379,17 @@ impl Writer {
                 Request::Append(a) => appends.push(a),
                 Request::Close(reply) => close = Some(reply),
             }
-            while close.is_none() && appends.len() < MAX_GROUP_APPENDS {
+            let mut bytes = 0;
+            while close.is_none() && appends.len() < MAX_GROUP_APPENDS && bytes < MAX_GROUP_BYTES {
                 match self.rx.try_recv() {
-                    Ok(Request::Append(a)) => appends.push(a),
+                    Ok(Request::Append(a)) => {
+                        bytes += a
+                            .events
+                            .iter()
+                            .map(|e| e.payload.len() + e.metadata.len())
+                            .sum::<usize>();
+                        appends.push(a);
+                    }
                     Ok(Request::Close(reply)) => close = Some(reply),
                     Err(_) => break,
                 }

@@ -431,29 +431,28 @@ fn load_checkpoint(
         return Ok(None);
     }
     // Acknowledged data the checkpoint saw must still be there.
-    let last = ckpt.segments.len() - 1;
-    let [last_id, _, last_end, _] = ckpt.segments[last];
-    if last >= files.len() {
-        return Err(corrupt(
-            &segment_path(dir, last_id),
-            0,
-            ckpt.count - 1,
-            format!(
-                "the index checkpoint covers segment {last_id}, which is missing: acknowledged data lost"
-            ),
-        ));
-    }
-    let f = &files[last];
-    let len = f.file.metadata().map_err(io_err(&f.path))?.len();
-    if len < last_end {
-        return Err(corrupt(
-            &f.path,
-            len,
-            ckpt.count - 1,
-            format!(
-                "the index checkpoint covers data up to offset {last_end} but the file ends at {len}: acknowledged data lost"
-            ),
-        ));
+    for (k, &[id, _, data_end, _]) in ckpt.segments.iter().enumerate() {
+        let Some(f) = files.get(k) else {
+            return Err(corrupt(
+                &segment_path(dir, id),
+                0,
+                ckpt.count - 1,
+                format!(
+                    "the index checkpoint covers segment {id}, which is missing: acknowledged data lost"
+                ),
+            ));
+        };
+        let len = f.file.metadata().map_err(io_err(&f.path))?.len();
+        if len < data_end {
+            return Err(corrupt(
+                &f.path,
+                len,
+                ckpt.count - 1,
+                format!(
+                    "the index checkpoint covers data up to offset {data_end} but the file ends at {len}: acknowledged data lost"
+                ),
+            ));
+        }
     }
     let mut first = 0u64;
     for (k, &[id, first_position, data_end, count]) in ckpt.segments.iter().enumerate() {
@@ -468,13 +467,22 @@ fn load_checkpoint(
     if first != ckpt.count {
         return ignore("segment counts do not add up".into());
     }
-    // The last covered record must be where the checkpoint says, with the hash it says.
+    // The last covered record must be where the checkpoint says, with the hash it says. It is
+    // in the last segment that has records (a checkpoint written at a roll ends with an empty
+    // segment).
+    let holder = ckpt
+        .segments
+        .iter()
+        .rposition(|s| s[3] > 0)
+        .expect("count > 0");
+    let f = &files[holder];
+    let end = ckpt.segments[holder][2];
     let (offset, ..) = ckpt.event(ckpt.count - 1);
     let offset = offset as u64;
-    if offset >= last_end {
+    if offset >= end {
         return ignore("last record offset past the data end".into());
     }
-    let mut buf = vec![0u8; (last_end - offset) as usize];
+    let mut buf = vec![0u8; (end - offset) as usize];
     f.file
         .read_exact_at(&mut buf, offset)
         .map_err(io_err(&f.path))?;

@@ -259,6 +259,54 @@ async fn corrupt_or_stale_checkpoint_is_ignored_and_rebuilt() {
     log.close().await.unwrap();
 }
 
+/// Copies a live directory: what a crash would leave, page cache included.
+fn crash_image(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn crash_image_opens_from_the_periodic_checkpoint() {
+    captured_warnings();
+    let dir = tempfile::tempdir().unwrap();
+    let options = || FileLogOptions {
+        checkpoint_interval: 20,
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    for i in 0..300 {
+        let s = stream(&format!("s-{}", i % 4));
+        log.append(&s, ExpectedVersion::Any, vec![event(i, "x")])
+            .await
+            .unwrap();
+    }
+    let events = all(&log).await;
+    let image = tempfile::tempdir().unwrap();
+    crash_image(dir.path(), image.path());
+    log.close().await.unwrap();
+    assert!(
+        image.path().join("index.ckpt").exists(),
+        "written at a roll"
+    );
+    let last = segments(image.path()).pop().unwrap();
+    assert!(
+        std::fs::metadata(&last).unwrap().len() >= 4096,
+        "preallocated tail"
+    );
+
+    let log = FileLog::open(image.path(), options()).await.unwrap();
+    assert!(
+        warnings_about(&image.path().join("index.ckpt")).is_empty(),
+        "the checkpoint was used"
+    );
+    assert_eq!(all(&log).await, events);
+    assert_eq!(log.verify().await.unwrap(), 300);
+    assert_eq!(log.stats().torn_bytes_dropped, 0);
+    log.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn second_opener_is_refused_until_close() {
     let dir = tempfile::tempdir().unwrap();
@@ -758,7 +806,13 @@ async fn open_time_of_a_large_log() {
     let t = std::time::Instant::now();
     let s = stream("stream-7");
     let events = log
-        .read_stream(&s, ReadFrom::Start, Direction::Forward, usize::MAX, Until::Latest)
+        .read_stream(
+            &s,
+            ReadFrom::Start,
+            Direction::Forward,
+            usize::MAX,
+            Until::Latest,
+        )
         .await
         .unwrap();
     println!("read a stream of {} events {:?}", events.len(), t.elapsed());
