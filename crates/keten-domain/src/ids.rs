@@ -71,7 +71,8 @@ macro_rules! string_id {
 }
 
 string_id!(
-    /// A family's pseudonym. Never a BSN: see [`FamilyId::check`].
+    /// A family's pseudonym. Never a BSN: an id of exactly nine digits (with or without
+    /// separators) is refused, see [`IdError::LooksLikeBsn`].
     FamilyId,
     "family id"
 );

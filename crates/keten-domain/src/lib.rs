@@ -1,8 +1,21 @@
 //! keten's domain: families, partners, the one plan, the escalation ladder.
 //!
-//! Pure: no async, no IO, no clock, no randomness. Dates (`now`, `occurred_on`) and ids are
-//! passed in. The flow is `validate` (decide) then `apply` (evolve), and `coordinated_plan`
-//! projects what a coordinator sees.
+//! Pure: no async, no IO, no clock, no randomness (checked by `tests/purity.rs`). Dates
+//! (`now`, `occurred_on`) and ids are passed in; `now` is a [`chrono::NaiveDate`], like every
+//! date in the domain.
+//!
+//! The flow is decide, then evolve, then project:
+//! - [`rules::validate`] holds every rule: may this [`rules::Actor`] publish this [`Event`] on
+//!   this family today? It answers with a [`Rejection`] naming the field and the [`RuleCode`].
+//! - [`state::apply`] records an accepted event in the [`FamilyState`] and judges nothing.
+//!   [`rules::handle`] is the two together, the pipeline a writer runs.
+//! - [`plan::coordinated_plan`] projects the one plan a coordinator sees on a given day, with
+//!   its warnings, an escalation proposal and outcome figures.
+//!
+//! Modules: [`ids`] (validated newtype ids; no BSN in a family id), [`kinds`] (closed
+//! vocabularies), [`zrm`] (self-reliance scores per matrix version), [`catalogue`] (the
+//! interventions as data), [`event`] (the events, their JSON and schema upcasting), [`state`],
+//! [`rules`], [`plan`], [`error`].
 
 pub mod catalogue;
 pub mod error;
