@@ -8,7 +8,7 @@ mod raw;
 mod stats;
 mod workload;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -31,9 +31,12 @@ enum Cmd {
 
 #[derive(Parser)]
 struct LogArgs {
-    /// Seconds each write case runs.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds each write case runs, per round.
+    #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Rounds over all write cases; a case's rounds are pooled.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Concurrent writers in the many-writer cases.
     #[arg(long, default_value_t = 16)]
     writers: usize,
@@ -97,7 +100,9 @@ async fn main() -> Result<()> {
         .prefix("keten-bench-")
         .tempdir_in(&base)
         .with_context(|| format!("creating a directory in {}", base.display()))?;
+    let load_before = loadavg();
     let result = run(&args, tmp.path()).await;
+    let load_after = loadavg();
     let cleanup = if args.only.is_empty() || args.only.contains(&Group::Pg) {
         pg::drop_schema(&args.pg).await
     } else {
@@ -107,55 +112,60 @@ async fn main() -> Result<()> {
     let results = result?;
     cleanup?;
     print_report(&args, &results);
+    println!("\nload average (1/5/15 min) before: {load_before}; after: {load_after}");
     Ok(())
 }
 
-async fn run(args: &LogArgs, dir: &std::path::Path) -> Result<Results> {
+/// The machine is shared: the load around a run says how far to trust its absolute figures.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn run(args: &LogArgs, dir: &Path) -> Result<Results> {
     let wants = |g: Group| args.only.is_empty() || args.only.contains(&g);
     let secs = Duration::from_secs_f64(args.seconds);
     let many = args.writers;
     let mut r = Results::default();
 
-    if wants(Group::Raw) {
-        let record = workload::raw_record("bench-0");
-        for layout in raw::Layout::ALL {
-            for writers in [1, many] {
-                let d = dir.join("raw");
-                std::fs::create_dir_all(&d)?;
-                progress(&format!(
-                    "raw fdatasync, {layout:?} file, {writers} writer(s)"
-                ));
-                r.raw.push(raw::run(&d, writers, layout, secs, &record)?);
-                std::fs::remove_dir_all(&d)?;
-            }
-        }
-    }
-
     if wants(Group::Pg) || wants(Group::Read) {
         pg::setup(&args.pg).await?;
     }
-    if wants(Group::Pg) {
+
+    // The cases take turns, round after round, and each case's rounds are pooled: on a shared
+    // machine the load drifts, and turns spread the drift over every system alike.
+    let mut cases = Vec::new();
+    for writers in [1, many] {
+        if wants(Group::Raw) {
+            cases.extend(raw::Layout::ALL.map(|l| Case::Raw(l, writers)));
+        }
         for batch in [1, 100] {
-            for writers in [1, many] {
-                progress(&format!(
-                    "PostgreSQL, {batch} event(s)/tx, {writers} client(s)"
-                ));
-                pg::truncate(&args.pg).await?;
-                r.pg.push(pg::write(&args.pg, writers, batch, secs).await?);
+            if wants(Group::Pg) {
+                cases.push(Case::Pg(batch, writers));
+            }
+            if wants(Group::Keten) {
+                cases.push(Case::Keten(batch, writers));
             }
         }
     }
-
-    if wants(Group::Keten) {
-        for batch in [1, 100] {
-            for writers in [1, many] {
-                progress(&format!(
-                    "keten, {batch} event(s)/append, {writers} writer(s)"
-                ));
-                let d = dir.join(format!("keten-w{writers}-b{batch}"));
-                r.keten.push(keten::write(&d, writers, batch, secs).await?);
-                std::fs::remove_dir_all(&d)?;
+    let mut pooled: Vec<Option<Measured>> = cases.iter().map(|_| None).collect();
+    for round in 1..=args.rounds {
+        for (case, pool) in cases.iter().zip(&mut pooled) {
+            progress(&format!("round {round}/{}: {case:?}", args.rounds));
+            let m = run_case(*case, args, dir, secs).await?;
+            match pool {
+                Some(p) => p.pool(m),
+                None => *pool = Some(m.first_round()),
             }
+        }
+    }
+    for (case, m) in cases.iter().zip(pooled) {
+        let m = m.expect("at least one round");
+        match case {
+            Case::Raw(..) => r.raw.push(m),
+            Case::Pg(..) => r.pg.push(m),
+            Case::Keten(..) => r.keten.push(m),
         }
     }
 
@@ -186,6 +196,38 @@ async fn run(args: &LogArgs, dir: &std::path::Path) -> Result<Results> {
     Ok(r)
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Case {
+    Raw(raw::Layout, usize),
+    /// Events per transaction, clients.
+    Pg(usize, usize),
+    /// Events per append, writers.
+    Keten(usize, usize),
+}
+
+async fn run_case(case: Case, args: &LogArgs, dir: &Path, secs: Duration) -> Result<Measured> {
+    match case {
+        Case::Raw(layout, writers) => {
+            let d = dir.join("raw");
+            std::fs::create_dir_all(&d)?;
+            let record = workload::raw_record("bench-0");
+            let m = raw::run(&d, writers, layout, secs, &record)?;
+            std::fs::remove_dir_all(&d)?;
+            Ok(m)
+        }
+        Case::Pg(batch, writers) => {
+            pg::truncate(&args.pg).await?;
+            pg::write(&args.pg, writers, batch, secs).await
+        }
+        Case::Keten(batch, writers) => {
+            let d = dir.join("keten-write");
+            let m = keten::write(&d, writers, batch, secs).await?;
+            std::fs::remove_dir_all(&d)?;
+            Ok(m)
+        }
+    }
+}
+
 fn progress(what: &str) {
     eprintln!("[keten-bench] {what}");
 }
@@ -200,7 +242,8 @@ fn print_report(args: &LogArgs, r: &Results) {
         "events/s",
         "p50 µs",
         "p99 µs",
-        "note",
+        "events/s by round",
+        "appends/fsync",
     ]);
     for m in r.raw.iter().chain(&r.pg).chain(&r.keten) {
         writes.row(vec![
@@ -211,6 +254,11 @@ fn print_report(args: &LogArgs, r: &Results) {
             fmt_rate(m.events_per_sec()),
             fmt_us(m.p50_us()),
             fmt_us(m.p99_us()),
+            m.rounds
+                .iter()
+                .map(|r| fmt_rate(*r))
+                .collect::<Vec<_>>()
+                .join(" / "),
             m.note.clone(),
         ]);
     }

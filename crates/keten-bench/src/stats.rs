@@ -25,6 +25,8 @@ pub struct Measured {
     pub hist: Histogram<u64>,
     /// What the system says about the case (keten: appends per fsync).
     pub note: String,
+    /// Events/s of each round pooled into this one.
+    pub rounds: Vec<f64>,
 }
 
 impl Measured {
@@ -37,6 +39,7 @@ impl Measured {
             elapsed: Duration::ZERO,
             hist: histogram(),
             note: String::new(),
+            rounds: Vec::new(),
         }
     }
 
@@ -45,6 +48,23 @@ impl Measured {
         self.ops += ops;
         self.elapsed = self.elapsed.max(elapsed);
         self.hist.add(hist).expect("same histogram bounds");
+    }
+
+    /// This measurement as the first of several rounds.
+    pub fn first_round(mut self) -> Self {
+        self.rounds = vec![self.events_per_sec()];
+        self
+    }
+
+    /// Adds another round of the same case: rates over the summed time, latencies merged.
+    pub fn pool(&mut self, other: Measured) {
+        self.rounds.push(other.events_per_sec());
+        self.ops += other.ops;
+        self.elapsed += other.elapsed;
+        self.hist.add(&other.hist).expect("same histogram bounds");
+        if !other.note.is_empty() {
+            self.note = format!("{} / {}", self.note, other.note);
+        }
     }
 
     pub fn ops_per_sec(&self) -> f64 {
