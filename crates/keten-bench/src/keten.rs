@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use keten_log::{
-    Direction, EventId, EventStore, EventType, ExpectedVersion, FileLog, FileLogOptions,
-    GlobalPosition, ProposedEvent, ReadFrom, StreamId, StreamVersion, Until,
+    Direction, Durability, EventId, EventStore, EventType, ExpectedVersion, FileLog,
+    FileLogOptions, GlobalPosition, ProposedEvent, ReadFrom, StreamId, StreamVersion, Until,
 };
 
 use crate::stats::{self, Measured};
@@ -24,7 +24,15 @@ pub struct BigLog {
 }
 
 async fn open(dir: &Path) -> Result<FileLog> {
-    FileLog::open(dir, FileLogOptions::default())
+    open_with(dir, Durability::Fsync).await
+}
+
+async fn open_with(dir: &Path, durability: Durability) -> Result<FileLog> {
+    let options = FileLogOptions {
+        durability,
+        ..FileLogOptions::default()
+    };
+    FileLog::open(dir, options)
         .await
         .with_context(|| format!("opening keten's log in {}", dir.display()))
 }
@@ -50,13 +58,17 @@ fn expected(version: Option<StreamVersion>) -> ExpectedVersion {
 
 /// `writers` tasks, each appending `batch` events at a time to its own stream with an exact
 /// expected version, for `duration`, on a fresh log.
+///
+/// With `Durability::NoSyncUnsafe` it is a diagnostic, not a durable figure: what the log costs
+/// besides the flush.
 pub async fn write(
     dir: &Path,
     writers: usize,
     batch: usize,
     duration: Duration,
+    durability: Durability,
 ) -> Result<Measured> {
-    let log = open(dir).await?;
+    let log = open_with(dir, durability).await?;
     let barrier = Arc::new(tokio::sync::Barrier::new(writers));
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
@@ -65,11 +77,11 @@ pub async fn write(
             tokio::spawn(async move { writer(&log, w, batch, duration, &barrier).await })
         })
         .collect();
-    let mut measured = Measured::new(
-        format!("keten FileLog, {batch} event(s)/append"),
-        writers,
-        batch,
-    );
+    let system = match durability {
+        Durability::Fsync => format!("keten FileLog, {batch} event(s)/append"),
+        _ => format!("diagnostic: keten with {durability:?}"),
+    };
+    let mut measured = Measured::new(system, writers, batch);
     for t in tasks {
         let (ops, elapsed, hist) = t.await??;
         measured.add_writer(ops, elapsed, &hist);

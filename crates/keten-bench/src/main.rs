@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use keten_log::Durability;
 
 use stats::{Measured, Table, fmt_rate, fmt_us};
 
@@ -61,6 +62,10 @@ struct LogArgs {
     /// Run only these groups (comma-separated); all by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Group>,
+    /// Also run keten without fsync (1 event per append), to show what the log costs besides
+    /// the flush. Never a durable figure, never judged against a target.
+    #[arg(long)]
+    diagnostics: bool,
     /// Print the tables as Markdown.
     #[arg(long)]
     markdown: bool,
@@ -148,6 +153,9 @@ async fn run(args: &LogArgs, dir: &Path) -> Result<Results> {
                 cases.push(Case::Keten(batch, writers));
             }
         }
+        if wants(Group::Keten) && args.diagnostics {
+            cases.push(Case::KetenNoSync(writers));
+        }
     }
     let mut pooled: Vec<Option<Measured>> = cases.iter().map(|_| None).collect();
     for round in 1..=args.rounds {
@@ -165,7 +173,7 @@ async fn run(args: &LogArgs, dir: &Path) -> Result<Results> {
         match case {
             Case::Raw(..) => r.raw.push(m),
             Case::Pg(..) => r.pg.push(m),
-            Case::Keten(..) => r.keten.push(m),
+            Case::Keten(..) | Case::KetenNoSync(..) => r.keten.push(m),
         }
     }
 
@@ -203,6 +211,8 @@ enum Case {
     Pg(usize, usize),
     /// Events per append, writers.
     Keten(usize, usize),
+    /// keten without its flush, 1 event per append: the log's own overhead.
+    KetenNoSync(usize),
 }
 
 async fn run_case(case: Case, args: &LogArgs, dir: &Path, secs: Duration) -> Result<Measured> {
@@ -221,7 +231,13 @@ async fn run_case(case: Case, args: &LogArgs, dir: &Path, secs: Duration) -> Res
         }
         Case::Keten(batch, writers) => {
             let d = dir.join("keten-write");
-            let m = keten::write(&d, writers, batch, secs).await?;
+            let m = keten::write(&d, writers, batch, secs, Durability::Fsync).await?;
+            std::fs::remove_dir_all(&d)?;
+            Ok(m)
+        }
+        Case::KetenNoSync(writers) => {
+            let d = dir.join("keten-write");
+            let m = keten::write(&d, writers, 1, secs, Durability::NoSyncUnsafe).await?;
             std::fs::remove_dir_all(&d)?;
             Ok(m)
         }
