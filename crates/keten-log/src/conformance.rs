@@ -824,6 +824,54 @@ pub async fn subscribe_stream_catch_up_then_live<S: EventStore, Fut: Future<Outp
     assert_eq!(first[0].version, StreamVersion(0));
 }
 
+/// A subscriber that does not read does not hold writers back; when it reads again it catches up
+/// from storage, in order, then goes on live.
+pub async fn slow_subscriber_catches_up<S: EventStore, Fut: Future<Output = S>>(
+    factory: impl Fn() -> Fut,
+) {
+    let store = Arc::new(factory().await);
+    let mut idle = store
+        .subscribe_all(None, SubscriptionFilter::all())
+        .await
+        .unwrap();
+    let mut first = take(&mut idle, 0).await;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let s = stream(&format!("slow-{w}"));
+                for _ in 0..250 {
+                    store
+                        .append(&s, ExpectedVersion::Any, vec![ev("T", "x")])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    // The writers finish while the subscriber is not polled at all.
+    let finished = async {
+        for w in writers {
+            w.await.unwrap();
+        }
+    };
+    if tokio::time::timeout(TIMEOUT, finished).await.is_err() {
+        panic!("writers were held back by a subscriber that does not read");
+    }
+    first.extend(take(&mut idle, 1000).await);
+    let positions: Vec<u64> = first.iter().map(|e| e.position.0).collect();
+    assert_eq!(positions, (0..1000).collect::<Vec<_>>());
+    let r = store
+        .append(
+            &stream("slow-0"),
+            ExpectedVersion::Any,
+            vec![ev("T", "live")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(take(&mut idle, 1).await[0].position, r.first_position);
+}
+
 /// Runs every case, each on a fresh store.
 pub async fn run_all<S: EventStore, Fut: Future<Output = S>>(factory: impl Fn() -> Fut) {
     expected_any(&factory).await;
@@ -840,4 +888,5 @@ pub async fn run_all<S: EventStore, Fut: Future<Output = S>>(factory: impl Fn() 
     subscribe_all_catch_up_then_live(&factory).await;
     subscribe_all_filters(&factory).await;
     subscribe_stream_catch_up_then_live(&factory).await;
+    slow_subscriber_catches_up(&factory).await;
 }

@@ -1174,3 +1174,32 @@ fn verify_open(shared: &Shared) -> Result<u64> {
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(n: u64, from: ReadFrom<u64>, direction: Direction, limit: usize, expect: &[u64]) {
+        assert_eq!(select(n, from, direction, limit), expect);
+    }
+
+    #[test]
+    fn select_picks_the_right_indices() {
+        use Direction::{Backward, Forward};
+        use ReadFrom::{At, End, Start};
+        check(5, Start, Forward, 2, &[0, 1]);
+        check(5, Start, Forward, usize::MAX, &[0, 1, 2, 3, 4]);
+        check(5, At(3), Forward, 10, &[3, 4]);
+        check(5, At(9), Forward, 10, &[]);
+        check(5, End, Forward, 10, &[]);
+        check(5, End, Backward, 2, &[4, 3]);
+        check(5, At(1), Backward, 10, &[1, 0]);
+        check(5, At(9), Backward, 1, &[4]);
+        check(5, Start, Backward, 10, &[0]);
+        check(5, End, Backward, 0, &[]);
+        check(5, Start, Forward, 0, &[]);
+        check(0, End, Backward, 3, &[]);
+        check(0, Start, Forward, 3, &[]);
+    }
+}

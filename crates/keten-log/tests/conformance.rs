@@ -107,4 +107,11 @@ cases!(
     subscribe_all_catch_up_then_live,
     subscribe_all_filters,
     subscribe_stream_catch_up_then_live,
+    slow_subscriber_catches_up,
 );
+
+/// `run_all` itself, as another backend would call it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_on_one_factory() {
+    conformance::run_all(fresh).await;
+}

@@ -798,6 +798,13 @@ async fn open_time_of_a_large_log() {
     let t = std::time::Instant::now();
     let log = FileLog::open(dir.path(), options()).await.unwrap();
     println!("open with checkpoint {:?}", t.elapsed());
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or_default()
+        .to_string();
+    println!("after open: {rss}");
     log.close().await.unwrap();
     remove_checkpoint(dir.path());
     let t = std::time::Instant::now();
