@@ -143,7 +143,11 @@ async fn run(args: &LogArgs, dir: &Path) -> Result<Results> {
     let mut cases = Vec::new();
     for writers in [1, many] {
         if wants(Group::Raw) {
-            cases.extend(raw::Layout::ALL.map(|l| Case::Raw(l, writers)));
+            cases.extend(raw::Layout::ALL.map(|l| Case::Raw(l, 1, writers)));
+        }
+        if wants(Group::Raw) && writers == 1 {
+            // The physical limit for 100-event appends too; one writer says enough.
+            cases.extend(raw::Layout::ALL.map(|l| Case::Raw(l, 100, 1)));
         }
         for batch in [1, 100] {
             if wants(Group::Pg) {
@@ -206,7 +210,8 @@ async fn run(args: &LogArgs, dir: &Path) -> Result<Results> {
 
 #[derive(Clone, Copy, Debug)]
 enum Case {
-    Raw(raw::Layout, usize),
+    /// Events per write, writers.
+    Raw(raw::Layout, usize, usize),
     /// Events per transaction, clients.
     Pg(usize, usize),
     /// Events per append, writers.
@@ -217,11 +222,11 @@ enum Case {
 
 async fn run_case(case: Case, args: &LogArgs, dir: &Path, secs: Duration) -> Result<Measured> {
     match case {
-        Case::Raw(layout, writers) => {
+        Case::Raw(layout, batch, writers) => {
             let d = dir.join("raw");
             std::fs::create_dir_all(&d)?;
-            let record = workload::raw_record("bench-0");
-            let m = raw::run(&d, writers, layout, secs, &record)?;
+            let record = workload::raw_record("bench-0").repeat(batch);
+            let m = raw::run(&d, writers, layout, secs, &record, batch)?;
             std::fs::remove_dir_all(&d)?;
             Ok(m)
         }
@@ -358,7 +363,11 @@ fn find<'a>(
 /// The physical limit is the best of the raw layouts: whichever layout a log chooses, it can't
 /// beat that.
 fn raw_best(r: &Results, writers: usize) -> Option<(f64, f64)> {
-    let runs: Vec<&Measured> = r.raw.iter().filter(|m| m.writers == writers).collect();
+    let runs: Vec<&Measured> = r
+        .raw
+        .iter()
+        .filter(|m| m.writers == writers && m.batch == 1)
+        .collect();
     if runs.is_empty() {
         return None;
     }

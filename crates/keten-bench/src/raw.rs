@@ -42,14 +42,15 @@ impl Layout {
     }
 }
 
-/// `writers` threads, each with its own file, each writing `record` and calling `fdatasync`
-/// after every write, for `duration`.
+/// `writers` threads, each with its own file, each writing `record` (`batch` events' worth)
+/// and calling `fdatasync` after every write, for `duration`.
 pub fn run(
     dir: &Path,
     writers: usize,
     layout: Layout,
     duration: Duration,
     record: &[u8],
+    batch: usize,
 ) -> Result<Measured> {
     let mut files = Vec::with_capacity(writers);
     for w in 0..writers {
@@ -90,7 +91,7 @@ pub fn run(
         })
         .collect();
 
-    let mut measured = Measured::new(layout.name(), writers, 1);
+    let mut measured = Measured::new(layout.name(), writers, batch);
     for t in threads {
         let (ops, elapsed, hist) = t.join().expect("raw writer panicked")?;
         measured.add_writer(ops, elapsed, &hist);
