@@ -27,7 +27,7 @@ use crate::format::{
     RecordFields, SEGMENT_HEADER_LEN, SegmentHeader, corrupt, decode_record, frame_len, io_err,
     segment_path,
 };
-use crate::index::{Index, Location, Segment, SegmentFile, checkpoint_path, encode_checkpoint};
+use crate::index::{Index, Location, Segment, SegmentFile, checkpoint_path, write_checkpoint_to};
 use crate::io::{LogIo, StdIo, sync_dir};
 use crate::recovery::{
     Chain, RecoveryMode, check_header_chain, open_segment_file, read_header, recover, scan_segment,
@@ -300,12 +300,11 @@ fn create_segment(dir: &Path, header: &SegmentHeader, opts: &FileLogOptions) -> 
 }
 
 fn write_checkpoint(dir: &Path, index: &Index) -> Result<()> {
-    let bytes = encode_checkpoint(index);
     let path = checkpoint_path(dir);
     let tmp = dir.join("index.ckpt.tmp");
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, &bytes)?;
+        let f = File::create(&tmp)?;
+        write_checkpoint_to(index, &f)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         sync_dir(dir)

@@ -423,7 +423,7 @@ fn load_checkpoint(
         tracing::warn!(file = %path.display(), reason = %why, "index checkpoint ignored; rebuilding the index from the log");
         Ok(None)
     };
-    let ckpt = match decode_checkpoint(&bytes) {
+    let ckpt = match decode_checkpoint(bytes) {
         Ok(c) => c,
         Err(why) => return ignore(why),
     };
