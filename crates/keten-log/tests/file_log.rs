@@ -721,25 +721,45 @@ async fn refuse_mode_does_not_cut_a_torn_tail() {
     log.close().await.unwrap();
 }
 
-/// Fails every write once armed, as a full disk does.
+/// Injects the faults a disk can produce, each switched on and off by a test.
 #[derive(Debug, Default)]
-struct FullDisk {
-    armed: AtomicBool,
+struct Faults {
+    /// `write` fails with ENOSPC.
+    full_on_write: AtomicBool,
+    /// Reserving a new segment's space fails with ENOSPC.
+    full_on_preallocate: AtomicBool,
+    /// `fdatasync` fails with EIO.
+    flush_fails: AtomicBool,
 }
 
-impl LogIo for FullDisk {
+const ENOSPC: i32 = 28;
+const EIO: i32 = 5;
+
+impl LogIo for Faults {
     fn write_at(&self, file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-        if self.armed.load(Ordering::SeqCst) {
-            return Err(std::io::Error::from_raw_os_error(28));
+        if self.full_on_write.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
         }
         std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+    }
+    fn preallocate(&self, file: &std::fs::File, len: u64) -> std::io::Result<()> {
+        if self.full_on_preallocate.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
+        }
+        keten_log::StdIo.preallocate(file, len)
+    }
+    fn sync_data(&self, file: &std::fs::File) -> std::io::Result<()> {
+        if self.flush_fails.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(EIO));
+        }
+        file.sync_data()
     }
 }
 
 #[tokio::test]
 async fn full_disk_is_storage_full_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FullDisk::default());
+    let disk = Arc::new(Faults::default());
     let options = FileLogOptions {
         io: disk.clone(),
         ..small()
@@ -751,7 +771,7 @@ async fn full_disk_is_storage_full_and_loses_nothing_acknowledged() {
             .unwrap();
     }
     let acknowledged = all(&log).await;
-    disk.armed.store(true, Ordering::SeqCst);
+    disk.full_on_write.store(true, Ordering::SeqCst);
     let r = log
         .append(&stream("s"), ExpectedVersion::Any, vec![event(100, "lost")])
         .await;
@@ -826,5 +846,99 @@ async fn open_time_of_a_large_log() {
     let t = std::time::Instant::now();
     assert_eq!(log.verify().await.unwrap(), n as u64);
     println!("verify {:?}", t.elapsed());
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn full_disk_at_a_new_segment_fails_appends_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(Faults::default());
+    let options = FileLogOptions {
+        io: disk.clone(),
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options).await.unwrap();
+    disk.full_on_preallocate.store(true, Ordering::SeqCst);
+    let mut i = 0;
+    let failed_at = loop {
+        match log
+            .append(&stream("s"), ExpectedVersion::Any, vec![event(i, "fill")])
+            .await
+        {
+            Ok(_) => i += 1,
+            Err(Error::StorageFull(_)) => break i,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(
+        failed_at > 5,
+        "the first segment filled before the disk mattered"
+    );
+    assert!(
+        !std::fs::read_dir(dir.path()).unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .to_string_lossy()
+            .ends_with(".tmp")),
+        "no half-made segment left behind"
+    );
+    let acknowledged = all(&log).await;
+    assert_eq!(acknowledged.len() as u128, failed_at);
+    disk.full_on_preallocate.store(false, Ordering::SeqCst);
+    // Not poisoned: once there is space, the same append goes through.
+    let r = log
+        .append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![event(failed_at, "fill")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.first_position.0 as u128, failed_at);
+    assert_eq!(log.verify().await.unwrap() as u128, failed_at + 1);
+    log.close().await.unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(all(&log).await.len() as u128, failed_at + 1);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn failed_flush_is_reported_and_stops_appends_until_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(Faults::default());
+    let options = FileLogOptions {
+        io: disk.clone(),
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options).await.unwrap();
+    for i in 0..5 {
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(i, "ok")])
+            .await
+            .unwrap();
+    }
+    disk.flush_fails.store(true, Ordering::SeqCst);
+    let failed = event(5, "unsure");
+    let r = log
+        .append(&stream("s"), ExpectedVersion::Any, vec![failed.clone()])
+        .await;
+    assert!(matches!(r, Err(Error::Io { .. })), "{r:?}");
+    disk.flush_fails.store(false, Ordering::SeqCst);
+    // After a failed flush the file's state is unknown: no more appends on this handle.
+    assert!(
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(6, "x")])
+            .await
+            .is_err()
+    );
+    assert_eq!(all(&log).await.len(), 5, "the failed append is not visible");
+    log.close().await.unwrap();
+    // Reopened, the log recovers. The failed append may or may not have reached the disk; a
+    // retry with the same id settles it either way, without a duplicate.
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let r = log
+        .append(&stream("s"), ExpectedVersion::Any, vec![failed])
+        .await
+        .unwrap();
+    assert_eq!(r.first_position, GlobalPosition(5));
+    assert_eq!(all(&log).await.len(), 6);
     log.close().await.unwrap();
 }
