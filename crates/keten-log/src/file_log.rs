@@ -56,6 +56,10 @@ pub struct FileLogOptions {
     /// would not fit. One append is never split, so a segment can exceed this by one append.
     pub segment_size: u64,
     pub recovery: RecoveryMode,
+    /// Walk and check every record on open (CRCs and the whole hash chain) instead of trusting
+    /// the index checkpoint for the part it covers. Open then takes time in proportion to the
+    /// log (about 1.4 s per million 300-byte events here), but damage anywhere refuses to open.
+    pub full_check_on_open: bool,
     /// When a segment fills and at least this many events were appended since the last index
     /// checkpoint, the writer writes one (it stalls appends for the time it takes).
     pub checkpoint_interval: u64,
@@ -69,6 +73,7 @@ impl Default for FileLogOptions {
             durability: Durability::Fsync,
             segment_size: 64 << 20,
             recovery: RecoveryMode::TruncateTornTail,
+            full_check_on_open: false,
             checkpoint_interval: 1_000_000,
             io: Arc::new(StdIo),
         }
@@ -206,7 +211,7 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(Error::from_io(&lock_path, e)),
     }
-    let recovered = recover(&dir, opts.recovery, true)?;
+    let recovered = recover(&dir, opts.recovery, !opts.full_check_on_open)?;
     let mut index = recovered.index;
     let chain = recovered.chain;
     let (active, active_id, write_offset) = if let Some(last) = index.segments.last() {

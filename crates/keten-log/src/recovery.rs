@@ -308,7 +308,8 @@ pub fn open_segment_file(dir: &Path, id: u64, write: bool) -> Result<SegmentFile
 
 /// Reads the directory's segments and index, cutting a torn tail per `mode`. The directory
 /// must be locked by the caller. An empty directory gives an empty index with no segment.
-pub fn recover(dir: &Path, mode: RecoveryMode, truncate: bool) -> Result<Recovered> {
+/// Without `use_checkpoint`, every record is walked and checked.
+pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<Recovered> {
     let ids = list_segments(dir, true)?;
     check_contiguous(dir, &ids)?;
     let mut files = Vec::with_capacity(ids.len());
@@ -318,7 +319,11 @@ pub fn recover(dir: &Path, mode: RecoveryMode, truncate: bool) -> Result<Recover
         headers.push(read_header(&f.path, &f.file, id)?);
         files.push(Arc::new(f));
     }
-    let checkpoint = load_checkpoint(dir, &files, &headers)?;
+    let checkpoint = if use_checkpoint {
+        load_checkpoint(dir, &files, &headers)?
+    } else {
+        None
+    };
     let (mut index, mut chain, resume_segment, resume_offset) = match checkpoint {
         Some((index, chain)) => {
             let last = index.segments.len() - 1;
@@ -381,21 +386,19 @@ pub fn recover(dir: &Path, mode: RecoveryMode, truncate: bool) -> Result<Recover
                     ),
                 ));
             }
-            if truncate {
-                tracing::warn!(
-                    file = %f.path.display(),
-                    offset = torn.cut,
-                    bytes_dropped = torn.dropped,
-                    reason = %torn.reason,
-                    "truncating a torn write at the tail of the log; it was never acknowledged"
-                );
-                let w = File::options()
-                    .write(true)
-                    .open(&f.path)
-                    .map_err(io_err(&f.path))?;
-                w.set_len(torn.cut).map_err(io_err(&f.path))?;
-                w.sync_all().map_err(io_err(&f.path))?;
-            }
+            tracing::warn!(
+                file = %f.path.display(),
+                offset = torn.cut,
+                bytes_dropped = torn.dropped,
+                reason = %torn.reason,
+                "truncating a torn write at the tail of the log; it was never acknowledged"
+            );
+            let w = File::options()
+                .write(true)
+                .open(&f.path)
+                .map_err(io_err(&f.path))?;
+            w.set_len(torn.cut).map_err(io_err(&f.path))?;
+            w.sync_all().map_err(io_err(&f.path))?;
             torn_bytes = torn.dropped;
         }
     }

@@ -586,6 +586,12 @@ async fn bit_flip_in_an_old_record_is_refused_and_named() {
     }
     log.close().await.unwrap();
     assert_corrupt(verify_dir(dir.path()), victim, start);
+    // Asked to check everything on open, it refuses even with the checkpoint.
+    let full = FileLogOptions {
+        full_check_on_open: true,
+        ..small()
+    };
+    assert_corrupt(FileLog::open(dir.path(), full).await, victim, start);
 
     // Without a checkpoint, open walks the log and refuses.
     remove_checkpoint(dir.path());
