@@ -948,3 +948,34 @@ async fn failed_flush_is_reported_and_stops_appends_until_reopen() {
     assert_eq!(all(&log).await.len(), 6);
     log.close().await.unwrap();
 }
+
+/// Not a timed test: the cost of an append without the flush, by hand with
+/// `cargo test -p keten-log --release --test file_log append_overhead -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn append_overhead() {
+    let dir = tempfile::tempdir().unwrap();
+    for durability in [keten_log::Durability::NoSyncUnsafe, keten_log::Durability::Fsync] {
+        let log = FileLog::open(
+            dir.path().join(format!("{durability:?}")),
+            FileLogOptions {
+                durability,
+                ..FileLogOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let payload = "x".repeat(300);
+        let s = stream("one");
+        let n = 5000u128;
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            log.append(&s, ExpectedVersion::Any, vec![event(i, &payload)])
+                .await
+                .unwrap();
+        }
+        let per = t.elapsed() / n as u32;
+        println!("{durability:?}: {per:?} per append");
+        log.close().await.unwrap();
+    }
+}
