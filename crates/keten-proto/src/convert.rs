@@ -1,1 +1,0 @@
-//! Conversions between the wire and the domain.
