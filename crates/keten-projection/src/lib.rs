@@ -1,0 +1,34 @@
+//! keten's projection service: how a family lives in the log, and the coordinated plans folded
+//! from it.
+//!
+//! - [`stored`]: the one place that knows a family's stream, event types, payload and metadata.
+//! - [`Projections`]: folds the whole log, through a catch-up subscription, into one
+//!   [`FamilyView`] per family in memory, with a [`snapshot`] so that a restart resumes where it
+//!   stopped; queries by family, filtered listings and read-your-writes ([`Projections::wait_for`]).
+//! - [`family_as_of`], [`watch_family`], [`load_family`]: one family folded from its stream, as
+//!   of a position or time, as it changes, or now.
+//! - [`rebuild`]: the whole log folded from scratch (`keten replay`, determinism checks).
+//!
+//! Architecture invariant: every fold goes through the same two steps (`FamilyView::start`, then
+//! `FamilyView::advance` per event, which call the domain's `FamilyState::evolve`), so that the
+//! live projection, a rebuild, a snapshot's resume, a watch and an as-of read agree on every
+//! family at every version. A stored event that does not decode or fold is never skipped: it
+//! stops the fold with an error naming its global position.
+//!
+//! Time: plans are computed for a date passed in; [`date_of`] turns a commit time into its UTC
+//! date and [`today`] reads the wall clock, both without chrono's `clock` feature.
+
+mod error;
+mod fold;
+mod projections;
+mod query;
+pub mod snapshot;
+pub mod stored;
+
+pub use error::{Error, Result};
+pub use fold::FamilyView;
+pub use projections::{ListFilter, Page, PageRequest, ProjectionOptions, Projections, StartedFrom};
+pub use query::{
+    FamilyWatch, RebuildReport, date_of, family_as_of, load_family, rebuild, today, watch_family,
+};
+pub use stored::{EventMetadata, StoredEvent};

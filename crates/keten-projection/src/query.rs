@@ -1,0 +1,252 @@
+//! Reads that fold from the log on demand: one family as of a position or time, one family
+//! now (for validation before an append), a watch on one family, and a whole rebuild.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use keten_domain::{FamilyId, FamilyState};
+use keten_log::{
+    CommitTime, Direction, EventStore, GlobalPosition, ReadFrom, RecordedEvent, StreamVersion,
+    Until,
+};
+
+use crate::error::{Error, Result};
+use crate::fold::{self, Anchor, FamilyView, Views};
+use crate::stored;
+
+/// Events read from the log at a time by the folds that read rather than subscribe.
+const READ_BATCH: usize = 2048;
+
+/// The calendar day (UTC) of a commit time: the "today" an as-of plan is computed for, so that
+/// the server and tests agree on it.
+pub fn date_of(time: CommitTime) -> NaiveDate {
+    let micros = i64::try_from(time.0).unwrap_or(i64::MAX);
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+        .date_naive()
+}
+
+/// Today (UTC) by the wall clock, without chrono's `clock` feature (which the domain forbids).
+pub fn today() -> NaiveDate {
+    date_of(CommitTime::now())
+}
+
+/// The family as it stood at `until` (a global position or a commit time), folded from its
+/// stream; `None` when it had no events then.
+pub async fn family_as_of(
+    store: &dyn EventStore,
+    family: &FamilyId,
+    until: Until,
+) -> Result<Option<FamilyView>> {
+    let stream = stored::stream_id(family);
+    let mut view: Option<FamilyView> = None;
+    let mut next = 0u64;
+    loop {
+        let batch = store
+            .read_stream(
+                &stream,
+                ReadFrom::At(StreamVersion(next)),
+                Direction::Forward,
+                READ_BATCH,
+                until,
+            )
+            .await?;
+        for rec in &batch {
+            fold_one(&mut view, family, rec)?;
+        }
+        match batch.last() {
+            Some(last) if batch.len() == READ_BATCH => next = last.version.0 + 1,
+            _ => return Ok(view),
+        }
+    }
+}
+
+/// The family's state and version now, read from its stream: what the server validates a
+/// publish against before appending with `ExpectedVersion::Exact(version)` (or `NoStream` when
+/// the version is `None`). [`crate::Projections::load_family`] is the cheaper way when a
+/// projection runs.
+pub async fn load_family(
+    store: &dyn EventStore,
+    family: &FamilyId,
+) -> Result<(FamilyState, Option<StreamVersion>)> {
+    Ok(match family_as_of(store, family, Until::Latest).await? {
+        Some(view) => (view.state, Some(view.version)),
+        None => (FamilyState::default(), None),
+    })
+}
+
+pub(crate) fn fold_one(
+    view: &mut Option<FamilyView>,
+    family: &FamilyId,
+    rec: &RecordedEvent,
+) -> Result<()> {
+    let event = stored::decode_payload(rec)?.event;
+    match view {
+        Some(v) => v.advance(rec, &event),
+        None => {
+            *view = Some(FamilyView::start(family.clone(), rec, &event)?);
+            Ok(())
+        }
+    }
+}
+
+/// Every change of one family: the view now, then one view per new event, in order.
+pub type FamilyWatch = BoxStream<'static, Result<Arc<FamilyView>>>;
+
+/// Watches one family: first the view now, then one per event appended after it, none
+/// skipped. Folded from the family's own stream subscription, event by event through the same
+/// fold as [`family_as_of`], so that at every version the two agree exactly. A family without
+/// events is [`Error::UnknownFamily`]. After an error the stream ends.
+pub async fn watch_family(store: Arc<dyn EventStore>, family: FamilyId) -> Result<FamilyWatch> {
+    let stream = stored::stream_id(&family);
+    let now = store
+        .stream_version(&stream)
+        .await?
+        .ok_or_else(|| Error::UnknownFamily(family.to_string()))?;
+    let events = store.subscribe_stream(&stream, None).await?;
+    struct Watch {
+        events: keten_log::EventStream,
+        family: FamilyId,
+        view: Option<FamilyView>,
+        now: StreamVersion,
+        failed: bool,
+    }
+    let state = Watch {
+        events,
+        family,
+        view: None,
+        now,
+        failed: false,
+    };
+    Ok(futures::stream::unfold(state, |mut w| async move {
+        if w.failed {
+            return None;
+        }
+        loop {
+            let rec = match w.events.next().await? {
+                Ok(rec) => rec,
+                Err(e) => {
+                    w.failed = true;
+                    return Some((Err(e.into()), w));
+                }
+            };
+            if let Err(e) = fold_one(&mut w.view, &w.family, &rec) {
+                w.failed = true;
+                return Some((Err(e), w));
+            }
+            let view = w.view.as_ref().expect("folded");
+            // The history up to "now" makes the first item; every later event one item.
+            if view.version >= w.now {
+                let item = Arc::new(view.clone());
+                return Some((Ok(item), w));
+            }
+        }
+    })
+    .boxed())
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone)]
+pub struct RebuildReport {
+    /// Events read and folded (events of streams that are not families' included).
+    pub events: u64,
+    pub families: u64,
+    /// The position of the last event folded; `None` for an empty log.
+    pub last_position: Option<GlobalPosition>,
+    pub elapsed: Duration,
+    /// Every family, in family id order.
+    pub views: Vec<Arc<FamilyView>>,
+}
+
+impl RebuildReport {
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Folds the whole log from scratch, as the log stands when called, into one view per family;
+/// for `keten replay` and for checking that the live projection is deterministic.
+/// `progress(done, total)` is called after each batch of events.
+///
+/// Reading and folding overlap: the next batch is read (on the log's blocking thread) while the
+/// current one is decoded and folded.
+pub async fn rebuild(
+    store: &dyn EventStore,
+    progress: impl FnMut(u64, u64),
+) -> Result<RebuildReport> {
+    let started = Instant::now();
+    let mut views = Views::new();
+    let (events, anchor) = fold_log(store, &mut views, None, progress).await?;
+    Ok(RebuildReport {
+        events,
+        families: views.len() as u64,
+        last_position: anchor.map(|a| a.position),
+        elapsed: started.elapsed(),
+        views: views.into_values().collect(),
+    })
+}
+
+/// Folds the log after `after` up to its head at the time of the call into `views`; returns
+/// the number of events folded and the last one.
+pub(crate) async fn fold_log(
+    store: &dyn EventStore,
+    views: &mut Views,
+    after: Option<Anchor>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(u64, Option<Anchor>)> {
+    let Some(head) = store.head().await? else {
+        return Ok((0, after));
+    };
+    let first = after.map_or(0, |a| a.position.0 + 1);
+    let total = (head.0 + 1).saturating_sub(first);
+    let mut anchor = after;
+    let mut done = 0u64;
+    let mut next = first;
+    let read = |from: u64| {
+        store.read_all(
+            ReadFrom::At(GlobalPosition(from)),
+            Direction::Forward,
+            READ_BATCH,
+            Until::Position(head),
+        )
+    };
+    if next > head.0 {
+        return Ok((0, anchor));
+    }
+    let mut batch = read(next).await?;
+    while !batch.is_empty() {
+        next = batch.last().expect("non-empty").position.0 + 1;
+        let more = next <= head.0;
+        let fold_batch = async {
+            for rec in &batch {
+                if let Some(event) = fold::decode_for_fold(rec)? {
+                    fold::apply(views, rec, &event)?;
+                }
+            }
+            Ok::<_, Error>(())
+        };
+        let (read_next, folded) = tokio::join!(
+            async {
+                if more {
+                    read(next).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+            fold_batch
+        );
+        folded?;
+        let last = batch.last().expect("non-empty");
+        anchor = Some(Anchor {
+            position: last.position,
+            id: last.id,
+        });
+        done += batch.len() as u64;
+        progress(done, total);
+        batch = read_next?;
+    }
+    Ok((done, anchor))
+}

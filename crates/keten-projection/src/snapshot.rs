@@ -1,0 +1,544 @@
+//! The projection's snapshot: every family's view plus the position they reflect, so that a
+//! restart resumes the subscription after it instead of replaying all history.
+//!
+//! # Format (version [`FORMAT`])
+//!
+//! One file, `projection.snapshot`, replaced atomically (written to `projection.snapshot.tmp`,
+//! fsynced, renamed, directory fsynced):
+//!
+//! ```text
+//! {"magic":"keten-projection-snapshot","format":1,"event_schema":2,"position":N,
+//!  "event_id":"<uuid>","families":K,"body_len":L,"body_blake3":"<hex>"}\n   <- header, one line
+//! [{"family":..,"version":..,"position":..,"committed_at":..,"state":{..}}, ..]  <- body, L bytes
+//! ```
+//!
+//! `position` and `event_id` are those of the last event folded. The body is the families in id
+//! order; `state` is the domain's `FamilyState` in its serde form.
+//!
+//! # When a snapshot is not trusted
+//!
+//! [`load`] hands back the views only if all of these hold, and otherwise says why (the caller
+//! logs the reason and rebuilds from scratch): the magic and format are this version's; the
+//! event schema is the domain's current one (a state folded by other upcasting rules may
+//! differ); the body has the recorded length and BLAKE3 hash; it parses, with `K` families in
+//! strictly increasing id order, none past `position`; and the log holds an event at `position`
+//! whose id is `event_id` (so a log that was replaced, truncated or restored from elsewhere is
+//! noticed).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use keten_domain::catalogue::InterventionCode;
+use keten_domain::state::{
+    Action, ActionExtension, ActionOutcome, ChainEscalation, ChainResolution, ChainStep, Closure,
+    Deferral, Direction, EscalationStep, FamilyManager, Goal, GoalOutcome, LeadPartner,
+    MatchSettlement, Member, Monitoring, NuisanceReport, Participation, PlanExtension, PlanRecord,
+    PoliceContact, Refusal, Registration, Review, TypeChange,
+};
+use keten_domain::zrm::ZrmAssessment;
+use keten_domain::{
+    ActionId, CURRENT_SCHEMA, ChainLevel, ClosureReason, FamilyId, FamilyState, FamilyType, GoalId,
+    LifeDomain, MemberFlags, MemberId, MemberRole, PartnerId, PartnerKind, PersonId, Rung, Urgency,
+};
+use keten_log::{CommitTime, EventId, EventStore, GlobalPosition, ReadFrom, StreamVersion, Until};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fold::{Anchor, FamilyView, Views};
+
+/// The snapshot format this build writes and reads; any other is discarded.
+pub const FORMAT: u32 = 1;
+pub const FILE_NAME: &str = "projection.snapshot";
+const TMP_NAME: &str = "projection.snapshot.tmp";
+const MAGIC: &str = "keten-projection-snapshot";
+
+pub fn path_in(dir: &Path) -> PathBuf {
+    dir.join(FILE_NAME)
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    magic: String,
+    format: u32,
+    event_schema: u16,
+    position: u64,
+    event_id: uuid::Uuid,
+    families: u64,
+    body_len: u64,
+    body_blake3: String,
+}
+
+#[derive(Serialize)]
+struct ViewOut<'a> {
+    family: &'a FamilyId,
+    version: u64,
+    position: u64,
+    committed_at: u64,
+    state: &'a FamilyState,
+}
+
+#[derive(Deserialize)]
+struct ViewIn {
+    family: FamilyId,
+    version: u64,
+    position: u64,
+    committed_at: u64,
+    state: StateM,
+}
+
+/// Writes the snapshot of `views` at `anchor` into `dir`, atomically. Blocking.
+pub(crate) fn write(dir: &Path, anchor: Anchor, views: &[Arc<FamilyView>]) -> Result<()> {
+    let out: Vec<ViewOut<'_>> = views
+        .iter()
+        .map(|v| ViewOut {
+            family: &v.family,
+            version: v.version.0,
+            position: v.position.0,
+            committed_at: v.committed_at.0,
+            state: &v.state,
+        })
+        .collect();
+    let body = serde_json::to_vec(&out).map_err(|e| Error::Snapshot {
+        path: path_in(dir),
+        reason: format!("cannot serialize: {e}"),
+    })?;
+    let header = Header {
+        magic: MAGIC.into(),
+        format: FORMAT,
+        event_schema: CURRENT_SCHEMA,
+        position: anchor.position.0,
+        event_id: anchor.id.0,
+        families: views.len() as u64,
+        body_len: body.len() as u64,
+        body_blake3: blake3::hash(&body).to_hex().to_string(),
+    };
+    let mut bytes = serde_json::to_vec(&header).expect("a header serializes");
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&body);
+    write_atomically(dir, &bytes)
+}
+
+/// Replaces the snapshot file with `bytes`: a crash leaves the old file or the new one, never
+/// a mix.
+pub(crate) fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = dir.join(TMP_NAME);
+    let target = path_in(dir);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+    // The rename is durable only once the directory is.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))?;
+    Ok(())
+}
+
+/// What was found on start.
+pub(crate) enum Loaded {
+    /// No snapshot file.
+    None,
+    Discarded(String),
+    Usable(Anchor, Views),
+}
+
+/// Reads the snapshot in `dir` and checks it against the file's own checksum and the log.
+pub(crate) async fn load(dir: &Path, store: &dyn EventStore) -> Result<Loaded> {
+    let path = path_in(dir);
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::None),
+        Err(e) => {
+            return Ok(Loaded::Discarded(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let parsed = tokio::task::spawn_blocking(move || parse(&bytes))
+        .await
+        .map_err(|e| Error::Snapshot {
+            path: path.clone(),
+            reason: format!("parse task failed: {e}"),
+        })?;
+    let (anchor, views) = match parsed {
+        Ok(p) => p,
+        Err(reason) => return Ok(Loaded::Discarded(reason)),
+    };
+    let at = store
+        .read_all(
+            ReadFrom::At(anchor.position),
+            keten_log::Direction::Forward,
+            1,
+            Until::Latest,
+        )
+        .await?;
+    match at.first() {
+        Some(e) if e.position == anchor.position && e.id == anchor.id => {
+            Ok(Loaded::Usable(anchor, views))
+        }
+        Some(e) if e.position == anchor.position => Ok(Loaded::Discarded(format!(
+            "the log's event at position {} is {}, the snapshot recorded {}",
+            anchor.position, e.id, anchor.id
+        ))),
+        _ => Ok(Loaded::Discarded(format!(
+            "the log has no event at position {} that the snapshot reflects",
+            anchor.position
+        ))),
+    }
+}
+
+fn parse(bytes: &[u8]) -> std::result::Result<(Anchor, Views), String> {
+    let split = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("no header line")?;
+    let header: Header = serde_json::from_slice(&bytes[..split])
+        .map_err(|e| format!("the header does not parse: {e}"))?;
+    if header.magic != MAGIC {
+        return Err(format!("not a snapshot (magic `{}`)", header.magic));
+    }
+    if header.format != FORMAT {
+        return Err(format!(
+            "snapshot format {} is not this keten's format {FORMAT}",
+            header.format
+        ));
+    }
+    if header.event_schema != CURRENT_SCHEMA {
+        return Err(format!(
+            "folded with event schema {}, this keten reads schema {CURRENT_SCHEMA}",
+            header.event_schema
+        ));
+    }
+    let body = &bytes[split + 1..];
+    if body.len() as u64 != header.body_len {
+        return Err(format!(
+            "the body is {} bytes, the header says {}",
+            body.len(),
+            header.body_len
+        ));
+    }
+    let hash = blake3::hash(body).to_hex().to_string();
+    if hash != header.body_blake3 {
+        return Err(format!(
+            "checksum mismatch: the body hashes to {hash}, the header says {}",
+            header.body_blake3
+        ));
+    }
+    let views: Vec<ViewIn> =
+        serde_json::from_slice(body).map_err(|e| format!("the body does not parse: {e}"))?;
+    if views.len() as u64 != header.families {
+        return Err(format!(
+            "{} families, the header says {}",
+            views.len(),
+            header.families
+        ));
+    }
+    let mut map = Views::new();
+    let mut last: Option<FamilyId> = None;
+    for v in views {
+        if last.as_ref().is_some_and(|l| l >= &v.family) {
+            return Err(format!("family `{}` is out of order", v.family));
+        }
+        if v.position > header.position {
+            return Err(format!(
+                "family `{}` is at position {}, past the snapshot's {}",
+                v.family, v.position, header.position
+            ));
+        }
+        last = Some(v.family.clone());
+        let view = FamilyView {
+            family: v.family,
+            state: v.state.dom(),
+            version: StreamVersion(v.version),
+            position: GlobalPosition(v.position),
+            committed_at: CommitTime(v.committed_at),
+        };
+        map.insert(view.family.as_str().into(), Arc::new(view));
+    }
+    let anchor = Anchor {
+        position: GlobalPosition(header.position),
+        id: EventId(header.event_id),
+    };
+    Ok((anchor, map))
+}
+
+// --- reading the domain's state back ---
+//
+// The domain serializes `FamilyState` but does not deserialize it (nothing but a snapshot needs
+// to). These mirrors read the serde form back. Each converts with an exhaustive struct literal,
+// so a field added to the domain breaks this build instead of being dropped silently; a
+// round-trip test over folded histories checks that the forms agree.
+
+trait Dom {
+    type Out;
+    fn dom(self) -> Self::Out;
+}
+
+impl<T: Dom> Dom for Option<T> {
+    type Out = Option<T::Out>;
+    fn dom(self) -> Self::Out {
+        self.map(Dom::dom)
+    }
+}
+
+impl<T: Dom> Dom for Vec<T> {
+    type Out = Vec<T::Out>;
+    fn dom(self) -> Self::Out {
+        self.into_iter().map(Dom::dom).collect()
+    }
+}
+
+impl<K: Ord, V: Dom> Dom for BTreeMap<K, V> {
+    type Out = BTreeMap<K, V::Out>;
+    fn dom(self) -> Self::Out {
+        self.into_iter().map(|(k, v)| (k, v.dom())).collect()
+    }
+}
+
+/// A mirror struct: `plain` fields are domain types already, `nested` ones are mirrors.
+macro_rules! mirror {
+    ($m:ident => $t:ident { $($f:ident : $ty:ty),* $(,)? ; $($n:ident : $nty:ty),* $(,)? }) => {
+        #[derive(Deserialize)]
+        struct $m {
+            $($f: $ty,)*
+            $($n: $nty,)*
+        }
+        impl Dom for $m {
+            type Out = $t;
+            fn dom(self) -> $t {
+                $t {
+                    $($f: self.$f,)*
+                    $($n: self.$n.dom(),)*
+                }
+            }
+        }
+    };
+}
+
+mirror!(StateM => FamilyState {
+    events_applied: u64,
+    rung: Rung,
+    informed_on: Option<NaiveDate>,
+    home_visits: Vec<NaiveDate>;
+    registration: Option<RegistrationM>,
+    members: BTreeMap<MemberId, MemberM>,
+    participations: Vec<ParticipationM>,
+    match_settlements: Vec<MatchSettlementM>,
+    family_manager: Option<FamilyManagerM>,
+    lead_partner: Option<LeadPartnerM>,
+    plan: Option<PlanRecordM>,
+    goals: BTreeMap<GoalId, GoalM>,
+    actions: BTreeMap<ActionId, ActionM>,
+    reviews: Vec<ReviewM>,
+    refusals: Vec<RefusalM>,
+    escalations: Vec<EscalationStepM>,
+    chain_escalations: Vec<ChainEscalationM>,
+    deferrals: Vec<DeferralM>,
+    monitoring: Option<MonitoringM>,
+    police_contacts: Vec<PoliceContactM>,
+    nuisance_reports: Vec<NuisanceReportM>,
+});
+mirror!(RegistrationM => Registration {
+    family_id: FamilyId,
+    family_type: FamilyType,
+    urgency: Urgency,
+    registered_on: NaiveDate;
+    type_changes: Vec<TypeChangeM>,
+});
+mirror!(TypeChangeM => TypeChange {
+    from: FamilyType,
+    to: FamilyType,
+    reason: String,
+    on: NaiveDate;
+});
+mirror!(MemberM => Member {
+    role: MemberRole,
+    birth_year: i32,
+    flags: MemberFlags,
+    added_on: NaiveDate,
+    left_on: Option<NaiveDate>;
+});
+mirror!(ParticipationM => Participation {
+    partner_id: PartnerId,
+    kind: PartnerKind,
+    display_name: String,
+    joined_on: NaiveDate,
+    joined_seq: u64,
+    left_on: Option<NaiveDate>,
+    left_seq: Option<u64>;
+});
+mirror!(MatchSettlementM => MatchSettlement {
+    lead_partner_id: PartnerId,
+    contacted_on: NaiveDate,
+    settled_on: NaiveDate,
+    seq: u64;
+});
+mirror!(FamilyManagerM => FamilyManager {
+    manager: PersonId,
+    partner_id: PartnerId,
+    reason: Option<String>,
+    assigned_on: NaiveDate;
+});
+mirror!(LeadPartnerM => LeadPartner {
+    partner_id: PartnerId,
+    reason: String,
+    set_on: NaiveDate;
+});
+mirror!(PlanRecordM => PlanRecord {
+    agreed_on: NaiveDate,
+    review_moments: Vec<NaiveDate>;
+    extension: Option<PlanExtensionM>,
+    closure: Option<ClosureM>,
+});
+mirror!(PlanExtensionM => PlanExtension {
+    new_horizon: NaiveDate,
+    reason: String,
+    on: NaiveDate;
+});
+mirror!(ClosureM => Closure {
+    reason: ClosureReason,
+    on: NaiveDate;
+});
+mirror!(GoalM => Goal {
+    life_domain: LifeDomain,
+    description: String,
+    target_date: Option<NaiveDate>,
+    set_on: NaiveDate;
+    outcome: Option<GoalOutcomeM>,
+});
+mirror!(ActionM => Action {
+    goal_id: GoalId,
+    partner_id: PartnerId,
+    member_ids: Vec<MemberId>,
+    intervention: Option<InterventionCode>,
+    description: String,
+    start_on: NaiveDate,
+    expected_end: NaiveDate,
+    committed_on: NaiveDate,
+    started_on: Option<NaiveDate>;
+    extension: Option<ActionExtensionM>,
+    outcome: Option<ActionOutcomeM>,
+});
+mirror!(ActionExtensionM => ActionExtension {
+    original_end: NaiveDate,
+    reason: String,
+    on: NaiveDate;
+});
+mirror!(ReviewM => Review {
+    held_on: NaiveDate,
+    next_review: Option<NaiveDate>,
+    zrm: Vec<ZrmAssessment>;
+});
+mirror!(RefusalM => Refusal {
+    reason: String,
+    on: NaiveDate;
+});
+mirror!(EscalationStepM => EscalationStep {
+    from: Rung,
+    to: Rung,
+    by: PersonId,
+    reason: String,
+    legal_basis: String,
+    on: NaiveDate;
+    direction: DirectionM,
+});
+mirror!(ChainEscalationM => ChainEscalation {
+    action_id: ActionId,
+    partner_id: PartnerId;
+    steps: Vec<ChainStepM>,
+    resolution: Option<ChainResolutionM>,
+});
+mirror!(ChainStepM => ChainStep {
+    level: ChainLevel,
+    reason: String,
+    on: NaiveDate;
+});
+mirror!(ChainResolutionM => ChainResolution {
+    resolution: String,
+    on: NaiveDate;
+});
+mirror!(DeferralM => Deferral {
+    reason: String,
+    until: NaiveDate,
+    on: NaiveDate;
+});
+mirror!(MonitoringM => Monitoring {
+    started_on: NaiveDate,
+    until: NaiveDate,
+    visit_interval_days: u16,
+    visits: Vec<NaiveDate>;
+});
+mirror!(PoliceContactM => PoliceContact {
+    member_id: Option<MemberId>,
+    on: NaiveDate;
+});
+mirror!(NuisanceReportM => NuisanceReport {
+    description: String,
+    on: NaiveDate;
+});
+
+#[derive(Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum GoalOutcomeM {
+    Achieved { on: NaiveDate },
+    Abandoned { on: NaiveDate, reason: String },
+}
+
+impl Dom for GoalOutcomeM {
+    type Out = GoalOutcome;
+    fn dom(self) -> GoalOutcome {
+        match self {
+            Self::Achieved { on } => GoalOutcome::Achieved { on },
+            Self::Abandoned { on, reason } => GoalOutcome::Abandoned { on, reason },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum ActionOutcomeM {
+    Delivered { on: NaiveDate },
+    NotDelivered { on: NaiveDate, reason: String },
+}
+
+impl Dom for ActionOutcomeM {
+    type Out = ActionOutcome;
+    fn dom(self) -> ActionOutcome {
+        match self {
+            Self::Delivered { on } => ActionOutcome::Delivered { on },
+            Self::NotDelivered { on, reason } => ActionOutcome::NotDelivered { on, reason },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum DirectionM {
+    Raised,
+    Lowered,
+}
+
+impl Dom for DirectionM {
+    type Out = Direction;
+    fn dom(self) -> Direction {
+        match self {
+            Self::Raised => Direction::Raised,
+            Self::Lowered => Direction::Lowered,
+        }
+    }
+}
+
+/// Serializes a state and reads it back, as a snapshot does; for the round-trip tests.
+#[doc(hidden)]
+pub fn round_trip(state: &FamilyState) -> FamilyState {
+    let json = serde_json::to_vec(state).expect("serializes");
+    serde_json::from_slice::<StateM>(&json)
+        .expect("reads back")
+        .dom()
+}
