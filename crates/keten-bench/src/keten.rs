@@ -17,6 +17,8 @@ pub struct BigLog {
     pub events: u64,
     pub fill: Duration,
     pub open_clean: Duration,
+    /// Open with `full_check_on_open`: every record's CRC and the whole chain checked.
+    pub open_full_check: Duration,
     /// `None` when no checkpoint file was found to remove.
     pub open_rebuild: Option<Duration>,
     pub removed: Vec<String>,
@@ -242,6 +244,15 @@ pub async fn big_log(dir: &Path, n: u64) -> Result<BigLog> {
     }
     close(log).await?;
 
+    let t = Instant::now();
+    let options = FileLogOptions {
+        full_check_on_open: true,
+        ..FileLogOptions::default()
+    };
+    let log = FileLog::open(dir, options).await?;
+    let open_full_check = t.elapsed();
+    close(log).await?;
+
     // Whatever in the directory is not a segment or a lock is taken to be the index
     // checkpoint; the names removed are reported so a wrong guess is visible.
     let mut removed = Vec::new();
@@ -273,6 +284,7 @@ pub async fn big_log(dir: &Path, n: u64) -> Result<BigLog> {
         events: n,
         fill,
         open_clean,
+        open_full_check,
         open_rebuild,
         removed,
         scan,

@@ -283,7 +283,9 @@ fn print_report(args: &LogArgs, r: &Results) {
             m.note.clone(),
         ]);
     }
-    println!("{}\n", writes.render(md));
+    if !(r.raw.is_empty() && r.pg.is_empty() && r.keten.is_empty()) {
+        println!("{}\n", writes.render(md));
+    }
 
     if r.read_keten.is_some() || r.big.is_some() {
         let mut reads = Table::new(&["reads", "figure", "value"]);
@@ -303,6 +305,11 @@ fn print_report(args: &LogArgs, r: &Results) {
                 format!("keten: open a {n}-event log after a clean close"),
                 "ms".into(),
                 fmt_ms(big.open_clean.as_secs_f64() * 1e6),
+            ]);
+            reads.row(vec![
+                format!("keten: open a {n}-event log, full check of every record"),
+                "ms".into(),
+                fmt_ms(big.open_full_check.as_secs_f64() * 1e6),
             ]);
             match big.open_rebuild {
                 Some(t) => reads.row(vec![
