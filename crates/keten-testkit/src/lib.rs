@@ -362,7 +362,10 @@ impl NatsCluster {
             let Some(jsz) = node.monitor_json("/jsz?accounts=true&streams=true") else {
                 continue;
             };
-            let accounts = jsz["account_details"].as_array().cloned().unwrap_or_default();
+            let accounts = jsz["account_details"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             for account in accounts {
                 let streams = account["stream_detail"].as_array().cloned();
                 for s in streams.unwrap_or_default() {
@@ -459,7 +462,10 @@ mod tests {
     fn versions_parse() {
         assert_eq!(parse_version("nats-server: v2.15.1\n"), Some((2, 15, 1)));
         assert_eq!(parse_version("nats-server: v2.9.10"), Some((2, 9, 10)));
-        assert_eq!(parse_version("nats-server: v2.12.0-beta.1"), Some((2, 12, 0)));
+        assert_eq!(
+            parse_version("nats-server: v2.12.0-beta.1"),
+            Some((2, 12, 0))
+        );
         assert!((2, 9, 10) < MIN_NATS_SERVER);
     }
 
