@@ -522,6 +522,8 @@ impl Writer {
                 &RecordFields {
                     batch_index: k as u32,
                     batch_len: n as u32,
+                    // The group is written with one `write` at the current data end.
+                    write_start: self.write_offset as u32,
                     position: self.chain.next_position,
                     version: len + k as u64,
                     commit_time: time,

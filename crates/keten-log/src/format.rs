@@ -29,15 +29,16 @@
 //! 10     1     event type length T (1..=255)
 //! 11     1     reserved, 0
 //! 12     4     index of this event in its append (0-based)
-//! 16     4     number of events in the append (>= 1)
-//! 20     8     global position
-//! 28     8     stream version
-//! 36     8     commit time, microseconds since the Unix epoch
-//! 44     16    event id (UUID bytes)
-//! 60     32    BLAKE3 hash of the previous record's whole frame (GENESIS for position 0)
-//! 92     4     metadata length M
-//! 96     4     payload length P
-//! 100    S+T+M+P  stream id, event type, metadata, payload
+//! 16     4     number of events in its append (>= 1)
+//! 20     4     write start: segment offset of the first byte of the write this record was in
+//! 24     8     global position
+//! 32     8     stream version
+//! 40     8     commit time, microseconds since the Unix epoch
+//! 48     16    event id (UUID bytes)
+//! 64     32    BLAKE3 hash of the previous record's whole frame (GENESIS for position 0)
+//! 96     4     metadata length M
+//! 100    4     payload length P
+//! 104    S+T+M+P  stream id, event type, metadata, payload
 //! ```
 //!
 //! A zero `len` never starts a record, which is how the end of data is told from the
@@ -56,7 +57,7 @@ pub const RECORD_VERSION: u8 = 1;
 pub const SEGMENT_HEADER_LEN: usize = 128;
 pub const FRAME_HEADER_LEN: usize = 8;
 /// Body bytes before the variable part.
-pub const BODY_FIXED_LEN: usize = 92;
+pub const BODY_FIXED_LEN: usize = 96;
 /// The smallest possible frame: fixed part plus one-byte stream id and event type.
 pub const MIN_FRAME_LEN: usize = FRAME_HEADER_LEN + BODY_FIXED_LEN + 2;
 /// Metadata plus payload of one event. Bounded so that a damaged length field cannot make
@@ -153,6 +154,7 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 pub struct RecordFields<'a> {
     pub batch_index: u32,
     pub batch_len: u32,
+    pub write_start: u32,
     pub position: u64,
     pub version: u64,
     pub commit_time: u64,
@@ -188,6 +190,7 @@ pub fn encode_record(out: &mut Vec<u8>, r: &RecordFields<'_>) -> Hash {
     out.push(0);
     out.extend_from_slice(&r.batch_index.to_le_bytes());
     out.extend_from_slice(&r.batch_len.to_le_bytes());
+    out.extend_from_slice(&r.write_start.to_le_bytes());
     out.extend_from_slice(&r.position.to_le_bytes());
     out.extend_from_slice(&r.version.to_le_bytes());
     out.extend_from_slice(&r.commit_time.to_le_bytes());
@@ -211,6 +214,7 @@ pub fn encode_record(out: &mut Vec<u8>, r: &RecordFields<'_>) -> Hash {
 pub struct RecordView<'a> {
     pub batch_index: u32,
     pub batch_len: u32,
+    pub write_start: u32,
     pub position: u64,
     pub version: u64,
     pub commit_time: u64,
@@ -295,8 +299,8 @@ pub fn decode_record(b: &[u8]) -> std::result::Result<RecordView<'_>, FrameError
     }
     let s = body[1] as usize;
     let t = body[2] as usize;
-    let m = u32_at(body, 84) as usize;
-    let p = u32_at(body, 88) as usize;
+    let m = u32_at(body, 88) as usize;
+    let p = u32_at(body, 92) as usize;
     if s == 0 || t == 0 || BODY_FIXED_LEN + s + t + m + p != body.len() {
         return Err(FrameError::Invalid("field lengths do not add up".into()));
     }
@@ -315,11 +319,12 @@ pub fn decode_record(b: &[u8]) -> std::result::Result<RecordView<'_>, FrameError
     Ok(RecordView {
         batch_index,
         batch_len,
-        position: u64_at(body, 12),
-        version: u64_at(body, 20),
-        commit_time: u64_at(body, 28),
-        id: body[36..52].try_into().expect("16 bytes"),
-        prev_hash: body[52..84].try_into().expect("32 bytes"),
+        write_start: u32_at(body, 12),
+        position: u64_at(body, 16),
+        version: u64_at(body, 24),
+        commit_time: u64_at(body, 32),
+        id: body[40..56].try_into().expect("16 bytes"),
+        prev_hash: body[56..88].try_into().expect("32 bytes"),
         stream,
         event_type,
         metadata: &var[s + t..s + t + m],
@@ -402,6 +407,7 @@ mod tests {
             &RecordFields {
                 batch_index: 1,
                 batch_len: 2,
+                write_start: 128,
                 position: 7,
                 version: 3,
                 commit_time: 1234,
@@ -418,6 +424,7 @@ mod tests {
         assert_eq!((r.stream, r.event_type), ("family-1", "Opened"));
         assert_eq!((r.metadata, r.payload), (&b"{}"[..], &b"hello"[..]));
         assert_eq!((r.batch_index, r.batch_len, r.prev_hash), (1, 2, prev));
+        assert_eq!(r.write_start, 128);
         assert_eq!(r.hash(), hash);
         for bit in 0..out.len() * 8 {
             let mut damaged = out.clone();

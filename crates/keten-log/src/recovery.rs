@@ -7,11 +7,13 @@
 //!    segment ended and chains from the previous segment's last record hash: else refuse.
 //! 3. Every record has a valid CRC, the next global position, the previous record's hash, a commit
 //!    time not before its predecessor, and its place in its append: else refuse, except:
-//! 4. At the end of the *last* segment, bytes that are not a whole valid record (or that finish
-//!    an append only partly written) are a torn write when no valid record follows them anywhere
-//!    in the file. They were never acknowledged (an ack follows the flush of the whole append), so
-//!    [`RecoveryMode::TruncateTornTail`] cuts them off and logs how many bytes it dropped.
-//!    A valid record after damage means the damage is not a torn write: refuse.
+//! 4. At the end of the *last* segment, bytes that are not a whole valid record (or that leave
+//!    an append incomplete) are a torn write when every valid record after them belongs to the
+//!    same write as the damage (each record names the offset where its write began). The last
+//!    write is acknowledged only after its flush, so a torn one was never acknowledged:
+//!    [`RecoveryMode::TruncateTornTail`] cuts the segment back to the last complete append before
+//!    the damage and logs how many bytes it dropped. A valid record from a later write after the
+//!    damage means acknowledged data was damaged: refuse.
 //! 5. A checkpoint that claims more data than the log has means acknowledged data is missing:
 //!    refuse. A checkpoint that does not match the log in any other way is ignored and the index
 //!    is rebuilt from the log.
@@ -250,16 +252,35 @@ pub fn scan_segment(
     if matches!(failure, FrameError::Invalid(_)) || !tail_may_tear {
         return Err(corrupt(path, bad_at, chain.next_position, reason));
     }
-    if let Some(next) = find_valid_frame(&data, o + 1) {
-        return Err(corrupt(
-            path,
-            bad_at,
-            chain.next_position,
-            format!(
-                "{reason}, and a valid record follows at offset {}: damage, not a torn write",
-                start + next as u64
-            ),
-        ));
+    // Valid records after the damage: a filesystem may persist a later page of a write and not an
+    // earlier one when power fails, so they are allowed when they belong to the same write as the
+    // damage (that write was never flushed, hence never acknowledged). Anything else is damage to
+    // data that was acknowledged.
+    let mut write_start = None;
+    let mut at = o + 1;
+    while let Some(next) = find_valid_frame(&data, at) {
+        let follows = |why: String| {
+            corrupt(
+                path,
+                bad_at,
+                chain.next_position,
+                format!(
+                    "{reason}, and a valid record follows at offset {} ({why}): damage, not a torn write",
+                    start + next as u64
+                ),
+            )
+        };
+        let r = decode_record(&data[next..]).map_err(|e| follows(e.to_string()))?;
+        let w = u64::from(r.write_start);
+        if w > bad_at {
+            return Err(follows(format!(
+                "written after the damaged bytes, from offset {w}"
+            )));
+        }
+        if *write_start.get_or_insert(w) != w {
+            return Err(follows("from more than one write".into()));
+        }
+        at = next + r.frame.len();
     }
     let last_nonzero = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     Ok(Scanned {

@@ -527,6 +527,25 @@ async fn truncated_mid_record_recovers_dropping_the_whole_torn_append() {
 }
 
 #[tokio::test]
+async fn hole_inside_the_last_write_is_a_torn_write() {
+    // Power loss can persist a later page of the last write and not an earlier one. The last
+    // append (three events) was one write; lose its middle record.
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 100).await;
+    let last = segments(dir.path()).pop().unwrap();
+    let f = frames(&last);
+    let (start, end) = f[f.len() - 2];
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes[start as usize..end as usize].fill(0);
+    std::fs::write(&last, bytes).unwrap();
+    remove_checkpoint(dir.path());
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(all(&log).await, events[..events.len() - 3]);
+    assert!(log.stats().torn_bytes_dropped > 0);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn preallocated_zeros_after_a_crash_are_not_damage() {
     let dir = tempfile::tempdir().unwrap();
     let events = populate(dir.path(), 100).await;
@@ -955,7 +974,10 @@ async fn failed_flush_is_reported_and_stops_appends_until_reopen() {
 #[ignore]
 async fn append_overhead() {
     let dir = tempfile::tempdir().unwrap();
-    for durability in [keten_log::Durability::NoSyncUnsafe, keten_log::Durability::Fsync] {
+    for durability in [
+        keten_log::Durability::NoSyncUnsafe,
+        keten_log::Durability::Fsync,
+    ] {
         let log = FileLog::open(
             dir.path().join(format!("{durability:?}")),
             FileLogOptions {
