@@ -1,0 +1,143 @@
+//! Who is calling: the partner from the client certificate (mutual TLS), the person and role
+//! from request metadata.
+//!
+//! The TLS layer has already checked that the certificate chains to the configured CA; here its
+//! subject common name is looked up among the configured partners. The role must be one the
+//! partner may act in. Nothing else about the caller is trusted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use keten_domain::{Actor, PartnerId, PartnerKind, PersonId, Role};
+use tonic::Request;
+
+use crate::config::PartnerConfig;
+use crate::error::{Error, Result};
+
+pub const PERSON_HEADER: &str = "x-keten-person";
+pub const ROLE_HEADER: &str = "x-keten-role";
+
+/// A configured partner organisation.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub kind: PartnerKind,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub partner: Arc<Partner>,
+    pub actor: Actor,
+}
+
+/// Certificate name → partner.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    by_certificate: HashMap<String, Arc<Partner>>,
+}
+
+impl Directory {
+    pub fn new(partners: &[PartnerConfig]) -> Self {
+        let by_certificate = partners
+            .iter()
+            .map(|p| {
+                (
+                    p.certificate.clone(),
+                    Arc::new(Partner {
+                        id: p.id.clone(),
+                        kind: p.kind,
+                        name: p.name.clone(),
+                        roles: p.roles.clone(),
+                    }),
+                )
+            })
+            .collect();
+        Self { by_certificate }
+    }
+
+    /// The caller of `request`: partner from the certificate, actor from the metadata.
+    pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller> {
+        let partner = self.partner(request)?;
+        let person = header(request, PERSON_HEADER)?;
+        let person = PersonId::new(person).map_err(|e| {
+            Error::Unauthenticated(format!("{PERSON_HEADER} is not a usable person id: {e}"))
+        })?;
+        let role_text = header(request, ROLE_HEADER)?;
+        let role = parse_role(role_text).ok_or_else(|| {
+            Error::PermissionDenied(format!(
+                "{ROLE_HEADER} `{role_text}` is not a role; use partner_system, family_manager, coordinator or auditor"
+            ))
+        })?;
+        if !partner.roles.contains(&role) {
+            return Err(Error::PermissionDenied(format!(
+                "partner `{}` may not act as {role}; its roles are {}",
+                partner.id,
+                partner
+                    .roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let actor = Actor {
+            person,
+            role,
+            partner: partner.id.clone(),
+            partner_kind: partner.kind,
+        };
+        Ok(Caller { partner, actor })
+    }
+
+    /// The partner whose certificate made this connection.
+    pub fn partner<T>(&self, request: &Request<T>) -> Result<Arc<Partner>> {
+        let certs = request.peer_certs().ok_or_else(|| {
+            Error::Unauthenticated("no client certificate on this connection".into())
+        })?;
+        let leaf = certs.first().ok_or_else(|| {
+            Error::Unauthenticated("no client certificate on this connection".into())
+        })?;
+        let name = common_name(leaf.as_ref()).ok_or_else(|| {
+            Error::Unauthenticated("the client certificate has no subject CN".into())
+        })?;
+        self.by_certificate.get(&name).cloned().ok_or_else(|| {
+            Error::Unauthenticated(format!(
+                "certificate `{name}` belongs to no configured partner"
+            ))
+        })
+    }
+}
+
+fn header<'a, T>(request: &'a Request<T>, name: &str) -> Result<&'a str> {
+    let value = request
+        .metadata()
+        .get(name)
+        .ok_or_else(|| Error::Unauthenticated(format!("missing request metadata {name}")))?;
+    let text = value
+        .to_str()
+        .map_err(|_| Error::Unauthenticated(format!("{name} is not ASCII text")))?;
+    if text.trim().is_empty() {
+        return Err(Error::Unauthenticated(format!("{name} is empty")));
+    }
+    Ok(text)
+}
+
+fn parse_role(s: &str) -> Option<Role> {
+    [
+        Role::PartnerSystem,
+        Role::FamilyManager,
+        Role::Coordinator,
+        Role::Auditor,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == s)
+}
+
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_owned)
+}

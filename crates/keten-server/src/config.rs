@@ -1,0 +1,89 @@
+//! What a running server is configured with. The binary reads it from TOML (plus flags and
+//! environment); this crate only defines its shape and checks it.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use keten_domain::{PartnerId, PartnerKind, Role};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded log and the projection snapshot live.
+    pub data_dir: Option<PathBuf>,
+    /// The gRPC address; port 0 picks a free port.
+    pub listen: Option<SocketAddr>,
+    /// The Prometheus metrics address; absent means no metrics listener.
+    pub metrics_listen: Option<SocketAddr>,
+    pub tls: TlsConfig,
+    #[serde(default, rename = "partner")]
+    pub partners: Vec<PartnerConfig>,
+}
+
+/// PEM files; relative paths are taken from the configuration file's directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The CA that signs partners' client certificates.
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One partner organisation's system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    pub id: PartnerId,
+    pub kind: PartnerKind,
+    pub name: String,
+    /// The subject common name of the partner's client certificate.
+    pub certificate: String,
+    /// The roles persons of this partner may act in.
+    pub roles: Vec<Role>,
+}
+
+impl Config {
+    /// Resolves relative paths against `base` (the configuration file's directory).
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        for p in [&mut self.tls.ca, &mut self.tls.cert, &mut self.tls.key] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(d) = &mut self.data_dir
+            && d.is_relative()
+        {
+            *d = base.join(&*d);
+        }
+    }
+
+    /// Two partners with one certificate name or one id would make the caller ambiguous.
+    pub fn check(&self) -> Result<()> {
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        for p in &self.partners {
+            if !ids.insert(p.id.as_str()) {
+                return Err(Error::Config(format!(
+                    "partner id `{}` appears twice",
+                    p.id
+                )));
+            }
+            if !names.insert(p.certificate.as_str()) {
+                return Err(Error::Config(format!(
+                    "certificate name `{}` is given to two partners",
+                    p.certificate
+                )));
+            }
+            if p.roles.is_empty() {
+                return Err(Error::Config(format!("partner `{}` has no roles", p.id)));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! The server's one error type, and the one place where errors become gRPC statuses.
+//!
+//! Every status carries a `google.rpc.ErrorInfo` (domain `keten`, a stable upper-case reason and
+//! machine-readable metadata); malformed input also carries a `BadRequest` naming the field, and
+//! a domain rejection a `PreconditionFailure` naming the rule.
+
+use std::collections::HashMap;
+
+use keten_domain::{Rejection, RuleCode};
+use keten_log::{ExpectedVersion, GlobalPosition, StreamVersion};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The `ErrorInfo.domain` of every keten error.
+pub const ERROR_DOMAIN: &str = "keten";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+
+    /// Malformed input: `field` is the path inside the request, e.g. `events[2].goal_set.goal_id`.
+    #[error("{field}: {description}")]
+    InvalidArgument { field: String, description: String },
+
+    /// A well-formed event the domain rules refuse. `index` is the event's place in the request.
+    #[error("events[{index}].{}: {} [{}]", rejection.field, rejection.message, rejection.rule)]
+    Rejected { index: usize, rejection: Rejection },
+
+    #[error("wrong expected version: expected {expected}, but the family is at {}", version_text(*actual))]
+    WrongExpectedVersion {
+        expected: ExpectedVersion,
+        actual: Option<StreamVersion>,
+    },
+
+    /// An event id already used for other content: the client reused an id.
+    #[error(
+        "event id {id} was already used for another event (at global position {stored_position})"
+    )]
+    IdempotencyConflict {
+        id: String,
+        stored_position: GlobalPosition,
+    },
+
+    #[error("family `{0}` is unknown")]
+    NotFound(String),
+
+    /// Read-your-writes: the projection did not reach the position asked for within the wait.
+    #[error("the projection has not reached global position {wanted} yet (it is at {})",
+        reached.map_or("the start".to_string(), |p| p.to_string()))]
+    NotYet {
+        wanted: GlobalPosition,
+        reached: Option<GlobalPosition>,
+    },
+
+    #[error(transparent)]
+    Log(#[from] keten_log::Error),
+
+    #[error(transparent)]
+    Projection(keten_projection::Error),
+
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    #[error("TLS setup: {0}")]
+    Tls(String),
+
+    #[error("I/O error on {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn version_text(v: Option<StreamVersion>) -> String {
+    v.map_or("no stream".to_string(), |v| format!("version {v}"))
+}
+
+impl From<keten_projection::Error> for Error {
+    fn from(e: keten_projection::Error) -> Self {
+        match e {
+            keten_projection::Error::Log(e) => Self::Log(e),
+            keten_projection::Error::NotYet { wanted, reached } => Self::NotYet { wanted, reached },
+            keten_projection::Error::UnknownFamily(f) => Self::NotFound(f),
+            e => Self::Projection(e),
+        }
+    }
+}
+
+impl Error {
+    /// A short, stable label for metrics and logs.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED".into(),
+            Self::PermissionDenied(_) => "ROLE_NOT_ALLOWED".into(),
+            Self::InvalidArgument { .. } => "MALFORMED".into(),
+            Self::Rejected { rejection, .. } => rejection.rule.as_str().to_ascii_uppercase(),
+            Self::WrongExpectedVersion { .. } => "WRONG_EXPECTED_VERSION".into(),
+            Self::IdempotencyConflict { .. } => "EVENT_ID_REUSED".into(),
+            Self::NotFound(_) => "FAMILY_NOT_FOUND".into(),
+            Self::NotYet { .. } => "PROJECTION_BEHIND".into(),
+            Self::Log(e) | Self::Projection(keten_projection::Error::Log(e)) => {
+                log_reason(e).into()
+            }
+            Self::Projection(_) => "PROJECTION_FAILED".into(),
+            Self::Config(_) | Self::Tls(_) | Self::Io { .. } | Self::Internal(_) => {
+                "INTERNAL".into()
+            }
+        }
+    }
+
+    fn code(&self) -> Code {
+        match self {
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::Rejected { rejection, .. } if is_about_the_actor(rejection.rule) => {
+                Code::PermissionDenied
+            }
+            Self::Rejected { .. } => Code::FailedPrecondition,
+            Self::WrongExpectedVersion { .. } => Code::Aborted,
+            Self::IdempotencyConflict { .. } => Code::AlreadyExists,
+            Self::NotFound(_) => Code::NotFound,
+            Self::NotYet { .. } => Code::Unavailable,
+            Self::Log(e) | Self::Projection(keten_projection::Error::Log(e)) => log_code(e),
+            Self::Projection(
+                keten_projection::Error::Decode { .. } | keten_projection::Error::Fold { .. },
+            ) => Code::DataLoss,
+            Self::Projection(keten_projection::Error::Stopped(inner)) => match &**inner {
+                keten_projection::Error::Decode { .. } | keten_projection::Error::Fold { .. } => {
+                    Code::DataLoss
+                }
+                keten_projection::Error::Log(e) => log_code(e),
+                _ => Code::Unavailable,
+            },
+            Self::Projection(_) => Code::Internal,
+            Self::Config(_) | Self::Tls(_) | Self::Io { .. } | Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        match self {
+            Self::InvalidArgument { field, .. } => {
+                m.insert("field".into(), field.clone());
+            }
+            Self::Rejected { index, rejection } => {
+                m.insert("rule".into(), rejection.rule.as_str());
+                m.insert(
+                    "field".into(),
+                    format!("events[{index}].{}", rejection.field),
+                );
+                m.insert("event_index".into(), index.to_string());
+            }
+            Self::WrongExpectedVersion { expected, actual } => {
+                m.insert("expected".into(), expected.to_string());
+                m.insert(
+                    "actual_version".into(),
+                    actual.map_or("none".into(), |v| v.0.to_string()),
+                );
+            }
+            Self::IdempotencyConflict {
+                id,
+                stored_position,
+            } => {
+                m.insert("event_id".into(), id.clone());
+                m.insert("stored_position".into(), stored_position.0.to_string());
+            }
+            Self::NotFound(family) => {
+                m.insert("family_id".into(), family.clone());
+            }
+            Self::NotYet { wanted, reached } => {
+                m.insert("min_position".into(), wanted.0.to_string());
+                m.insert(
+                    "reached_position".into(),
+                    reached.map_or("none".into(), |p| p.0.to_string()),
+                );
+            }
+            Self::Log(keten_log::Error::Corrupt {
+                file,
+                offset,
+                position,
+                ..
+            }) => {
+                m.insert("file".into(), file.display().to_string());
+                m.insert("offset".into(), offset.to_string());
+                m.insert("position".into(), position.0.to_string());
+            }
+            Self::Projection(e) => {
+                if let Some(p) = e.position() {
+                    m.insert("position".into(), p.0.to_string());
+                }
+            }
+            _ => {}
+        }
+        m
+    }
+}
+
+/// The rules that refuse an event because of who publishes it (role, partner kind, person)
+/// rather than the family's state: the "a role that may not do this".
+fn is_about_the_actor(rule: RuleCode) -> bool {
+    matches!(
+        rule,
+        RuleCode::AuditorMayNotPublish
+            | RuleCode::RoleMayNotPublish
+            | RuleCode::NotTheFamilyManager
+            | RuleCode::ActorMayNotAssignFamilyManager
+            | RuleCode::OnlyPoliceRecordsPoliceContact
+    )
+}
+
+fn log_code(e: &keten_log::Error) -> Code {
+    use keten_log::Error as L;
+    match e {
+        L::WrongExpectedVersion { .. } => Code::Aborted,
+        L::IdempotencyConflict { .. } => Code::AlreadyExists,
+        L::InvalidAppend(_) | L::InvalidStreamId(_) => Code::InvalidArgument,
+        L::Corrupt { .. } => Code::DataLoss,
+        L::StorageFull(_) => Code::ResourceExhausted,
+        L::Closed | L::Locked { .. } => Code::Unavailable,
+        _ => Code::Internal,
+    }
+}
+
+fn log_reason(e: &keten_log::Error) -> &'static str {
+    use keten_log::Error as L;
+    match e {
+        L::WrongExpectedVersion { .. } => "WRONG_EXPECTED_VERSION",
+        L::IdempotencyConflict { .. } => "EVENT_ID_REUSED",
+        L::InvalidAppend(_) | L::InvalidStreamId(_) => "MALFORMED",
+        L::Corrupt { .. } => "LOG_CORRUPT",
+        L::StorageFull(_) => "STORAGE_FULL",
+        L::Closed | L::Locked { .. } => "LOG_UNAVAILABLE",
+        _ => "STORAGE_ERROR",
+    }
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Status {
+        let code = e.code();
+        if matches!(code, Code::Internal | Code::DataLoss | Code::Unavailable) {
+            tracing::error!(error = %e, "request failed");
+        }
+        let mut details = ErrorDetails::with_error_info(e.reason(), ERROR_DOMAIN, e.metadata());
+        match &e {
+            Self_::InvalidArgument { field, description } => {
+                details.add_bad_request_violation(field.clone(), description.clone());
+            }
+            Self_::Rejected { index, rejection } => {
+                details.add_precondition_failure_violation(
+                    rejection.rule.as_str(),
+                    format!("events[{index}].{}", rejection.field),
+                    rejection.message.clone(),
+                );
+            }
+            _ => {}
+        }
+        Status::with_error_details(code, e.to_string(), details)
+    }
+}
+
+use Error as Self_;

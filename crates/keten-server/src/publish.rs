@@ -1,0 +1,153 @@
+//! Publish: validate against the family at version N and append expecting N, as one step.
+//!
+//! The append's expected version is what makes validation and append atomic: if another publish
+//! lands in between, the log refuses the append and nothing is written. With "any" (or "stream
+//! exists", which still holds on the newer state) the whole step is retried against the newer
+//! state; with an exact or "no stream" expectation the caller hears ABORTED with the version the
+//! family is really at.
+//!
+//! Retries: the log answers an append whose event ids it already holds with the first answer.
+//! A retried request may however fail validation against the newer state (a second
+//! `FamilyRegistered`), or miss its expectation (the family moved on by the retried events
+//! themselves), so before any such refusal the events are offered to the log once more under an
+//! expectation no stream can meet: if the ids are known the log answers with the first result,
+//! otherwise it refuses and writes nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use keten_domain::{Event, FamilyId, handle};
+use keten_log::{AppendResult, EventId, EventStore, ExpectedVersion, ProposedEvent, StreamVersion};
+use keten_projection::Projections;
+use keten_projection::stored::{self, EventMetadata};
+
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// Rounds of "any" against a family that keeps moving before giving up.
+const MAX_ATTEMPTS: usize = 16;
+
+pub struct Publisher {
+    pub store: Arc<dyn EventStore>,
+    /// Loads the family's state at the stream's current version (from memory when the
+    /// projection is there, else from the log).
+    pub projections: Projections,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Publisher {
+    /// Appends `events` to `family` if the rules allow them all, in order, for `caller` today.
+    pub async fn publish(
+        &self,
+        caller: &Caller,
+        family: &FamilyId,
+        expected: ExpectedVersion,
+        events: &[(EventId, Event)],
+        correlation_id: Option<String>,
+        today: NaiveDate,
+    ) -> Result<AppendResult> {
+        let stream = stored::stream_id(family);
+        let meta = EventMetadata {
+            correlation_id,
+            ..EventMetadata::from_actor(&caller.actor)
+        };
+        let proposed: Vec<ProposedEvent> = events
+            .iter()
+            .map(|(id, e)| stored::encode(*id, e, &meta))
+            .collect();
+        for attempt in 0..MAX_ATTEMPTS {
+            let (state, version) = self.projections.load_family(family).await?;
+            if !satisfies(expected, version) {
+                let refusal = Error::WrongExpectedVersion {
+                    expected,
+                    actual: version,
+                };
+                return self.first_answer_or(&stream, &proposed, refusal).await;
+            }
+            let mut state = state;
+            let mut refused = None;
+            for (i, (_, event)) in events.iter().enumerate() {
+                if let Err(rejection) = handle(&mut state, event, &caller.actor, today) {
+                    refused = Some(Error::Rejected {
+                        index: i,
+                        rejection,
+                    });
+                    break;
+                }
+            }
+            if let Some(refusal) = refused {
+                return self.first_answer_or(&stream, &proposed, refusal).await;
+            }
+            let guard = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            let started = Instant::now();
+            let appended = self.store.append(&stream, guard, proposed.clone()).await;
+            self.metrics
+                .append_seconds
+                .observe(started.elapsed().as_secs_f64());
+            match appended {
+                Ok(result) => {
+                    self.metrics.appends.inc();
+                    self.metrics.events_appended.inc_by(events.len() as u64);
+                    return Ok(result);
+                }
+                Err(keten_log::Error::WrongExpectedVersion { actual, .. }) => {
+                    let may_retry = matches!(
+                        expected,
+                        ExpectedVersion::Any | ExpectedVersion::StreamExists
+                    );
+                    if may_retry {
+                        self.metrics.publish_retries.inc();
+                        tracing::debug!(%family, attempt, "concurrent append; trying again");
+                        continue;
+                    }
+                    return Err(Error::WrongExpectedVersion { expected, actual });
+                }
+                Err(e) => return Err(map_append_error(e)),
+            }
+        }
+        Err(Error::Internal(format!(
+            "family `{family}` kept changing under {MAX_ATTEMPTS} attempts to publish; try again"
+        )))
+    }
+
+    /// If these events were already appended (a retry), the first answer; else `refusal`.
+    async fn first_answer_or(
+        &self,
+        stream: &keten_log::StreamId,
+        proposed: &[ProposedEvent],
+        refusal: Error,
+    ) -> Result<AppendResult> {
+        // No stream is ever at u64::MAX, so this appends nothing; the log checks ids first.
+        let probe = ExpectedVersion::Exact(StreamVersion(u64::MAX));
+        match self.store.append(stream, probe, proposed.to_vec()).await {
+            Ok(first) => Ok(first),
+            Err(keten_log::Error::WrongExpectedVersion { .. }) => Err(refusal),
+            Err(e) => Err(map_append_error(e)),
+        }
+    }
+}
+
+fn map_append_error(e: keten_log::Error) -> Error {
+    match e {
+        keten_log::Error::IdempotencyConflict {
+            id,
+            stored_position,
+            ..
+        } => Error::IdempotencyConflict {
+            id: id.to_string(),
+            stored_position,
+        },
+        e => Error::Log(e),
+    }
+}
+
+fn satisfies(expected: ExpectedVersion, version: Option<StreamVersion>) -> bool {
+    match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => version.is_none(),
+        ExpectedVersion::StreamExists => version.is_some(),
+        ExpectedVersion::Exact(v) => version == Some(v),
+    }
+}

@@ -1,0 +1,181 @@
+//! One `serve()` that wires the services, health, reflection, mutual TLS, metrics and graceful
+//! shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keten_log::EventStore;
+use keten_projection::{ProjectionOptions, Projections};
+use keten_proto::v1::{
+    audit_server::AuditServer, coordination_server::CoordinationServer,
+    partner_gateway_server::PartnerGatewayServer,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::App;
+use crate::audit::AuditService;
+use crate::auth::Directory;
+use crate::config::{PartnerConfig, TlsConfig};
+use crate::coordination::CoordinationService;
+use crate::error::{Error, Result};
+use crate::gateway::Gateway;
+use crate::metrics::{self, Metrics};
+use crate::publish::Publisher;
+
+/// Everything `serve` needs besides the store.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub tls: TlsConfig,
+    pub partners: Vec<PartnerConfig>,
+    /// Where the projection keeps its snapshot; `None` folds from the start on every start.
+    pub snapshot_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    /// How long a query with `min_position` waits for the projection.
+    pub read_wait: Duration,
+}
+
+/// Where the server listens, known once the sockets are bound (port 0 picks one).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub grpc: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Serves until `shutdown` completes, then stops taking calls, lets the calls in flight (appends
+/// among them) finish, ends watch streams, and writes the projection's snapshot.
+pub async fn serve(
+    settings: Settings,
+    store: Arc<dyn EventStore>,
+    on_ready: impl FnOnce(&Bound),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let tls = tls_config(&settings.tls)?;
+    let projections = Projections::start(
+        store.clone(),
+        ProjectionOptions {
+            snapshot_dir: settings.snapshot_dir.clone(),
+            ..ProjectionOptions::default()
+        },
+    )
+    .await?;
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = Arc::new(App {
+        store: store.clone(),
+        projections: projections.clone(),
+        directory: Directory::new(&settings.partners),
+        metrics: metrics.clone(),
+        publisher: Publisher {
+            store: store.clone(),
+            projections: projections.clone(),
+            metrics: metrics.clone(),
+        },
+        read_wait: settings.read_wait,
+        data_dir: settings.data_dir.clone(),
+        stopping: stop_rx,
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<PartnerGatewayServer<Gateway>>().await;
+    health
+        .set_serving::<CoordinationServer<CoordinationService>>()
+        .await;
+    health.set_serving::<AuditServer<AuditService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(keten_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("listen address {}", settings.listen),
+            source,
+        })?;
+    let grpc = listener.local_addr().map_err(|source| Error::Io {
+        what: "listen address".into(),
+        source,
+    })?;
+    let mut background = Vec::new();
+    let metrics_addr = match settings.metrics_listen {
+        Some(addr) => {
+            let l = metrics::bind(addr).await.map_err(|source| Error::Io {
+                what: format!("metrics address {addr}"),
+                source,
+            })?;
+            let bound = l.local_addr().ok();
+            background.push(tokio::spawn(metrics::serve_metrics(l, metrics.clone())));
+            bound
+        }
+        None => None,
+    };
+    background.push(tokio::spawn(track_lag(app.clone())));
+
+    on_ready(&Bound {
+        grpc,
+        metrics: metrics_addr,
+    });
+    tracing::info!(%grpc, metrics = ?metrics_addr, "serving");
+
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing calls in flight");
+        let _ = stop_tx.send(true);
+        health
+            .set_not_serving::<PartnerGatewayServer<Gateway>>()
+            .await;
+    };
+    let served = Server::builder()
+        .tls_config(tls)
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(PartnerGatewayServer::new(Gateway { app: app.clone() }))
+        .add_service(CoordinationServer::new(CoordinationService {
+            app: app.clone(),
+        }))
+        .add_service(AuditServer::new(AuditService { app: app.clone() }))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+        .await;
+    for task in background {
+        task.abort();
+    }
+    drop(app);
+    served.map_err(|e| Error::Internal(format!("gRPC server: {e}")))?;
+    projections.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig> {
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| Error::Tls(format!("cannot read {}: {e}", p.display())))
+    };
+    let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+    // With a client CA root and client auth not optional, a connection without a certificate
+    // signed by this CA fails in the handshake, before any call.
+    Ok(ServerTlsConfig::new()
+        .identity(identity)
+        .client_ca_root(Certificate::from_pem(read(&tls.ca)?)))
+}
+
+async fn track_lag(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Ok(head) = app.store.head().await {
+            let head = head.map_or(0, |p| p.0 + 1);
+            let folded = app.projections.position().map_or(0, |p| p.0 + 1);
+            app.metrics
+                .projection_lag
+                .set(head.saturating_sub(folded) as i64);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The command line, parsed and nothing more.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keten",
+    version,
+    about = "Chain cooperation around multi-problem families"
+)]
+pub struct Cli {
+    /// Log as JSON lines (to stderr).
+    #[arg(long, global = true, env = "KETEN_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server on the embedded log.
+    Serve(ServeArgs),
+    /// Create a local CA, a server certificate and a client certificate per configured partner.
+    DevPki(DevPkiArgs),
+    /// Play a family's course through OMPG from several partner systems, then print the plan.
+    Demo(DemoArgs),
+    /// Check a data directory's hash chain offline.
+    Verify(VerifyArgs),
+    /// Rebuild the projections from the log, from scratch.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TOML configuration file.
+    #[arg(long, short, env = "KETEN_CONFIG")]
+    pub config: PathBuf,
+    /// The data directory (overrides `data_dir` in the configuration).
+    #[arg(long, env = "KETEN_DATA")]
+    pub data: Option<PathBuf>,
+    /// The gRPC address (overrides `listen`); port 0 picks a free port.
+    #[arg(long, env = "KETEN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The Prometheus metrics address (overrides `metrics_listen`).
+    #[arg(long, env = "KETEN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Acknowledge appends without fsync. For throwaway data only.
+    #[arg(long, hide = true)]
+    pub no_fsync_unsafe: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevPkiArgs {
+    /// Where to write the PEM files.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The configuration whose partners get a client certificate.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// An extra client certificate with this subject CN (for tests: a name no partner has).
+    #[arg(long = "extra-client", value_name = "CN")]
+    pub extra_clients: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Talk to a running server at this URL (https://host:port) instead of starting one.
+    #[arg(long, requires = "config")]
+    pub server: Option<String>,
+    /// The running server's configuration (partners and PKI directory) with `--server`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The PKI directory with the partners' client certificates (default: the config's `tls.ca` directory).
+    #[arg(long)]
+    pub pki: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data directory to check.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The data directory whose projections to rebuild.
+    #[arg(long)]
+    pub data: PathBuf,
+}

@@ -1,0 +1,46 @@
+//! `keten`: the server, the demo and the operator's tools.
+//!
+//! Parsing (`cli`) is kept apart from acting (`cmd::*`, one module per subcommand); `main` only
+//! maps the outcome to an exit code.
+
+mod cli;
+mod cmd;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.log_json);
+    let outcome = match cli.command {
+        cli::Command::Serve(args) => cmd::serve::run(args),
+        cli::Command::DevPki(args) => cmd::dev_pki::run(args),
+        cli::Command::Demo(args) => cmd::demo::run(args),
+        cli::Command::Verify(args) => cmd::verify::run(args),
+        cli::Command::Replay(args) => cmd::replay::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keten: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, so that stdout carries only what a caller reads (the listening line, the
+/// demo's plan).
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KETEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
