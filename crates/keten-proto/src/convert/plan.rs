@@ -235,9 +235,9 @@ fn proposal_reason(r: &ProposalReason) -> v1::ProposalReason {
             goal_id: goal_id.to_string(),
             target_date: Some(date(*target_date)),
         }),
-        ProposalReason::FamilyRefused { on } => {
-            pr::Reason::FamilyRefused(pr::FamilyRefused { on: Some(date(*on)) })
-        }
+        ProposalReason::FamilyRefused { on } => pr::Reason::FamilyRefused(pr::FamilyRefused {
+            on: Some(date(*on)),
+        }),
     };
     v1::ProposalReason {
         reason: Some(reason),
