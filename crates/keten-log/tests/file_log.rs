@@ -421,6 +421,62 @@ async fn concurrent_exact_appends_one_winner_per_version() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_and_verify_see_gap_free_prefixes_while_writers_roll_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let writers: Vec<_> = (0..4u128)
+        .map(|w| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let s = stream(&format!("w-{w}"));
+                for i in 0..100u128 {
+                    let batch = (0..1 + i % 3)
+                        .map(|k| event(w << 40 | i << 8 | k, "x"))
+                        .collect();
+                    log.append(&s, ExpectedVersion::Any, batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let mut rounds = 0;
+            loop {
+                let head = log.head().await.unwrap();
+                let events = all(&log).await;
+                let positions: Vec<u64> = events.iter().map(|e| e.position.0).collect();
+                assert_eq!(positions, (0..positions.len() as u64).collect::<Vec<_>>());
+                assert!(positions.len() as u64 >= head.map_or(0, |h| h.0 + 1));
+                let verified = log.verify().await.unwrap();
+                assert!(verified >= positions.len() as u64);
+                rounds += 1;
+                if positions.len() == 4 * 199 {
+                    return rounds;
+                }
+            }
+        })
+    };
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(reader.await.unwrap() >= 1);
+    assert!(segments(dir.path()).len() > 10);
+    log.close().await.unwrap();
+    let report = verify_dir(dir.path()).unwrap();
+    assert_eq!(report.events, 4 * 199);
+    assert_eq!(report.head, Some(GlobalPosition(4 * 199 - 1)));
+    assert_eq!(report.segments, segments(dir.path()).len() as u64);
+    assert!(report.torn_tail.is_none());
+    assert_eq!(report.head_hash.len(), 64);
+    assert_eq!(
+        verify_dir(dir.path()).unwrap(),
+        report,
+        "verify changes nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_share_flushes() {
     let dir = tempfile::tempdir().unwrap();
     let log = FileLog::open(dir.path(), FileLogOptions::default())
