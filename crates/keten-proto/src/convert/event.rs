@@ -315,13 +315,13 @@ pub fn event_from_proto(event: v1::FamilyEvent) -> Result<Event, FieldError> {
 fn zrm_from_proto(p: &Path, a: v1::ZrmAssessment) -> Result<ZrmAssessment, FieldError> {
     use v1::zrm_assessment::Matrix;
 
-    fn scores<PD, DD: Ord>(
+    fn scores<PD, DD>(
         p: &Path,
         entries: impl IntoIterator<Item = (i32, u32)>,
     ) -> Result<BTreeMap<DD, ZrmScore>, FieldError>
     where
         PD: TryFrom<i32>,
-        DD: TryFrom<PD, Error = super::Unspecified>,
+        DD: Ord + TryFrom<PD, Error = super::Unspecified>,
     {
         let mut out = BTreeMap::new();
         for (i, (domain, score)) in entries.into_iter().enumerate() {
