@@ -242,6 +242,13 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         });
         (w, 0, SEGMENT_HEADER_LEN as u64)
     };
+    // A long replay (a crash after many events) is not repeated by the next open.
+    let since_checkpoint = if recovered.replayed >= opts.checkpoint_interval {
+        write_checkpoint(&dir, &index)?;
+        0
+    } else {
+        recovered.replayed
+    };
     let (head_tx, head_rx) = watch::channel(index.count());
     let shared = Arc::new(Shared {
         index: RwLock::new(index),
@@ -263,7 +270,7 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         write_offset,
         chain,
         poisoned: None,
-        since_checkpoint: 0,
+        since_checkpoint,
         lock: Some(lock),
         rx,
         opts,

@@ -315,6 +315,8 @@ pub struct Recovered {
     pub chain: Chain,
     /// Bytes of torn tail cut off (0 when the log was closed cleanly).
     pub torn_bytes: u64,
+    /// Events read from the segments rather than from the checkpoint.
+    pub replayed: u64,
 }
 
 pub fn open_segment_file(dir: &Path, id: u64, write: bool) -> Result<SegmentFile> {
@@ -362,6 +364,7 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
         ),
     };
     let mut torn_bytes = 0;
+    let replay_from = chain.next_position;
     for k in resume_segment..files.len() {
         let f = &files[k];
         let is_last = k + 1 == files.len();
@@ -428,6 +431,7 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
         index,
         chain,
         torn_bytes,
+        replayed: chain.next_position - replay_from,
     })
 }
 

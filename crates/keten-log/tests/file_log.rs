@@ -232,6 +232,27 @@ async fn reopen_without_checkpoint_rebuilds_the_index() {
 }
 
 #[tokio::test]
+async fn a_long_replay_writes_a_checkpoint_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 100).await;
+    remove_checkpoint(dir.path());
+    let options = FileLogOptions {
+        checkpoint_interval: 50,
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options).await.unwrap();
+    assert!(dir.path().join("index.ckpt").exists());
+    let image = tempfile::tempdir().unwrap();
+    crash_image(dir.path(), image.path());
+    log.close().await.unwrap();
+    captured_warnings();
+    let log = FileLog::open(image.path(), small()).await.unwrap();
+    assert!(warnings_about(&image.path().join("index.ckpt")).is_empty());
+    assert_eq!(all(&log).await, events);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn corrupt_or_stale_checkpoint_is_ignored_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let events = populate(dir.path(), 200).await;
