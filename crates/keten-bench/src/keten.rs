@@ -89,7 +89,9 @@ pub async fn write(
         measured.add_writer(ops, elapsed, &hist);
     }
     let st = log.stats();
-    measured.note = format!("{:.1}", st.appends as f64 / st.syncs.max(1) as f64);
+    if durability == Durability::Fsync {
+        measured.note = format!("{:.1}", st.appends as f64 / st.syncs.max(1) as f64);
+    }
     close(log).await?;
     Ok(measured)
 }
