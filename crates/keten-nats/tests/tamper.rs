@@ -189,7 +189,7 @@ async fn deny_delete_holds_and_a_restored_stream_with_a_deleted_event_is_named()
     for m in &original {
         republish(&js, m, None).await;
     }
-    let mut stream = js.get_stream("KETEN").await.unwrap();
+    let stream = js.get_stream("KETEN").await.unwrap();
     stream.delete_message(5).await.unwrap();
     assert_corrupt_at(origin.log.verify().await, 4, "was deleted");
     // A fresh keten refuses the restored stream: its configuration lost a promise.
