@@ -175,11 +175,7 @@ async fn deny_delete_holds_and_a_restored_stream_with_a_deleted_event_is_named()
     assert!(stream.purge().await.is_err());
     let mut config = stream.info().await.unwrap().config.clone();
     config.deny_delete = false;
-    let refused = js
-        .update_stream(config.clone())
-        .await
-        .err()
-        .expect("refused");
+    let refused = js.update_stream(config.clone()).await.expect_err("refused");
     assert!(refused.to_string().contains("deny"), "{refused}");
 
     // What an admin can still do: delete the whole stream and restore it (here: republish it)
