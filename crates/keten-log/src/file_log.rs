@@ -790,7 +790,21 @@ impl Shared {
             let positions: Vec<u64> = versions.iter().map(|&v| all[v as usize]).collect();
             (positions, count)
         };
-        Ok((self.read_ordered(positions)?, count))
+        let events = self.read_ordered(positions)?;
+        // The index said these are the stream's; the records must agree.
+        if let Some(e) = events.iter().find(|e| &e.stream != stream) {
+            let location = self.index.read().expect("index lock").locate(e.position.0);
+            return Err(corrupt(
+                &location.file.path,
+                location.offset,
+                e.position.0,
+                format!(
+                    "the index puts this record in stream `{stream}`, but it is in `{}`",
+                    e.stream
+                ),
+            ));
+        }
+        Ok((events, count))
     }
 
     /// Reads positions given in forward or backward order, with the IO done front to back.

@@ -189,6 +189,26 @@ async fn assert_reopens_intact(dir: &Path, events: &[RecordedEvent]) {
             Some(StreamVersion(want.len() as u64 - 1))
         );
     }
+    // Commit times survived: "as it stood then" gives the same answer.
+    let middle = &events[events.len() / 2];
+    let then = log
+        .read_all(
+            ReadFrom::Start,
+            Direction::Forward,
+            usize::MAX,
+            Until::Time(middle.committed_at),
+        )
+        .await
+        .unwrap();
+    let want: Vec<&RecordedEvent> = events
+        .iter()
+        .filter(|e| e.committed_at <= middle.committed_at)
+        .collect();
+    assert_eq!(then.iter().collect::<Vec<_>>(), want);
+    assert_eq!(
+        log.position_at(middle.committed_at).await.unwrap(),
+        Some(want.last().unwrap().position)
+    );
     // The id index survived: an old append retried returns its original result.
     let r = log
         .append(
