@@ -55,11 +55,19 @@ impl NatsLog {
     /// creates the stream when allowed and missing), and reads the whole log into the index,
     /// checking its chain on the way: a damaged log is refused here.
     pub async fn connect(url: &str, opts: NatsLogOptions) -> Result<Self> {
+        let addrs = url
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| NatsError::Connect {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
         let client = async_nats::ConnectOptions::new()
             .name("keten")
             .request_timeout(Some(opts.request_timeout))
             .connection_timeout(opts.request_timeout)
-            .connect(url)
+            .connect(addrs)
             .await
             .map_err(|e| NatsError::Connect {
                 url: url.to_string(),
