@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// Acknowledge appends without fsync. For throwaway data only.
     #[arg(long, hide = true)]
     pub no_fsync_unsafe: bool,
+    /// How long a query with `min_position` waits for the projection, in milliseconds.
+    #[arg(long, default_value_t = 5000, hide = true)]
+    pub read_wait_ms: u64,
 }
 
 #[derive(Debug, Args)]

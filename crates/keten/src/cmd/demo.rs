@@ -73,7 +73,7 @@ async fn with_own_server() -> Result<()> {
             server_config,
             data,
             ("127.0.0.1:0".parse().expect("valid"), None),
-            Durability::Fsync,
+            (Durability::Fsync, std::time::Duration::from_secs(5)),
             move |bound| {
                 let _ = ready_tx.send(bound.grpc);
             },

@@ -36,7 +36,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         config,
         data,
         (listen, metrics_listen),
-        durability,
+        (durability, Duration::from_millis(args.read_wait_ms)),
         print_ready,
         shutdown_signal(),
     ))
@@ -54,7 +54,7 @@ pub async fn serve(
     config: Config,
     data: std::path::PathBuf,
     (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
-    durability: Durability,
+    (durability, read_wait): (Durability, Duration),
     on_ready: impl FnOnce(&Bound),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -74,7 +74,7 @@ pub async fn serve(
         partners: config.partners.clone(),
         snapshot_dir: Some(snapshot_dir(&data)),
         data_dir: Some(data.clone()),
-        read_wait: Duration::from_secs(5),
+        read_wait,
     };
     let store: Arc<dyn keten_log::EventStore> = Arc::new(log.clone());
     let served = keten_server::serve(settings, store, on_ready, shutdown).await;

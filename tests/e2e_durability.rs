@@ -1,0 +1,200 @@
+//! Crashes, restarts and damage, through the real binary: SIGKILL after acknowledged publishes,
+//! graceful SIGTERM, a corrupted segment, and the offline `verify` and `replay` commands.
+
+mod util;
+
+use chrono::NaiveDate;
+use keten::client::Session;
+use keten::scenario;
+use keten_domain::{Event, FamilyId, Role};
+use keten_proto::convert;
+use keten_proto::v1::{self, expected_version::Kind};
+use util::{Dir, Server, log_dir};
+
+fn today() -> NaiveDate {
+    keten_projection::today()
+}
+
+fn request(family: &FamilyId, kind: Kind, events: &[Event]) -> v1::PublishRequest {
+    v1::PublishRequest {
+        family_id: family.to_string(),
+        expected: Some(v1::ExpectedVersion { kind: Some(kind) }),
+        events: events
+            .iter()
+            .map(|e| v1::PublishedEvent {
+                event_id: uuid::Uuid::new_v4().to_string(),
+                event: Some(convert::event_to_proto(e)),
+            })
+            .collect(),
+        correlation_id: None,
+    }
+}
+
+async fn session(server: &Server, who: &scenario::Who) -> Session {
+    server.session(who.partner, who.person, who.role).await
+}
+
+/// Plays the scenario for `families`; returns every acknowledged (family, last position).
+async fn play(server: &Server, families: &[FamilyId]) -> u64 {
+    let mut last = 0;
+    for fam in families {
+        let mut version = None;
+        for step in scenario::steps(fam, today()) {
+            let s = session(server, &step.who).await;
+            let kind = version.map_or(Kind::NoStream(v1::Empty {}), Kind::Exact);
+            let r = s
+                .gateway()
+                .publish(s.request(request(fam, kind, &step.events)))
+                .await
+                .unwrap_or_else(|st| panic!("{}: {st:?}", step.label))
+                .into_inner();
+            version = Some(r.version);
+            last = last.max(r.last_position);
+        }
+    }
+    last
+}
+
+/// What a coordinator and an auditor see of a family: the plan and the stored events.
+async fn observe(server: &Server, fam: &FamilyId) -> (v1::FamilyPlan, Vec<(String, u64, u64)>) {
+    let auditor = server
+        .session(scenario::MUNICIPALITY, "auditor-1", Role::Auditor)
+        .await;
+    let plan = auditor
+        .coordination()
+        .get_family_plan(auditor.request(v1::GetFamilyPlanRequest {
+            family_id: fam.to_string(),
+            min_position: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    let history = auditor
+        .audit()
+        .read_family_history(auditor.request(v1::ReadFamilyHistoryRequest {
+            family_id: fam.to_string(),
+            from_version: 0,
+            max_count: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .into_iter()
+        .map(|e| (e.event_id, e.version, e.position))
+        .collect();
+    (plan, history)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_acknowledged_publishes_loses_nothing() {
+    let dir = Dir::new();
+    let families: Vec<FamilyId> = (0..3)
+        .map(|i| FamilyId::new(format!("gezin-crash-{i}")).unwrap())
+        .collect();
+    let server = dir.serve();
+    let last = play(&server, &families).await;
+    // Concurrent publishes in flight at the kill: the acknowledged ones must survive.
+    let police = session(&server, &scenario::police_system()).await;
+    let contact = Event::PoliceContactRecorded {
+        member_id: None,
+        occurred_on: today(),
+    };
+    let acked = futures::future::join_all((0..20).map(|i| {
+        let police = police.clone();
+        let fam = families[i % families.len()].clone();
+        let contact = contact.clone();
+        async move {
+            police
+                .gateway()
+                .publish(police.request(request(&fam, Kind::Any(v1::Empty {}), &[contact])))
+                .await
+                .ok()
+                .map(|r| r.into_inner().last_position)
+        }
+    }))
+    .await;
+    let acked: Vec<u64> = acked.into_iter().flatten().collect();
+    assert_eq!(acked.len(), 20);
+    let mut before = Vec::new();
+    for fam in &families {
+        before.push(observe(&server, fam).await);
+    }
+    server.kill();
+
+    let server = dir.serve();
+    for (fam, seen) in families.iter().zip(&before) {
+        let after = observe(&server, fam).await;
+        assert_eq!(after.1, seen.1, "every acknowledged event of {fam} is back");
+        assert_eq!(after.0, seen.0, "the same plan for {fam}");
+    }
+    let head = acked.iter().copied().max().unwrap().max(last);
+    assert!(before.iter().map(|b| b.1.len() as u64).sum::<u64>() == head + 1);
+    drop(server);
+
+    // Offline: the chain verifies and a replay folds every event.
+    let out = dir.run_ok(&["verify", dir.data.to_str().unwrap()]);
+    assert!(out.contains(&format!("ok: {} events", head + 1)), "{out}");
+    let out = dir.run_ok(&["replay", "--data", dir.data.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!("folded {} events into 3 families", head + 1)),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_graceful_and_a_restart_resumes() {
+    let dir = Dir::new();
+    let fam = FamilyId::new("gezin-term").unwrap();
+    let server = dir.serve();
+    play(&server, std::slice::from_ref(&fam)).await;
+    let before = observe(&server, &fam).await;
+    assert!(server.terminate(), "SIGTERM exits cleanly");
+    let server = dir.serve();
+    assert_eq!(observe(&server, &fam).await, before);
+    assert!(
+        server.stderr().contains("snapshot"),
+        "the restart resumes from the snapshot written at shutdown: {}",
+        server.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_log_refuses_to_start_and_names_the_place() {
+    let dir = Dir::new();
+    let fam = FamilyId::new("gezin-damage").unwrap();
+    let server = dir.serve();
+    play(&server, std::slice::from_ref(&fam)).await;
+    // Killed, so that no checkpoint is written: the next open walks every record.
+    server.kill();
+
+    let segment = std::fs::read_dir(log_dir(&dir.data))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .min()
+        .expect("a segment file");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Inside the first record, with many acknowledged writes after it.
+    let at = 128 + 40;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&segment, &bytes).unwrap();
+    let name = segment.file_name().unwrap().to_string_lossy().into_owned();
+
+    let err = match dir.try_serve(&[]) {
+        Ok(_) => panic!("keten serve started on a corrupted log"),
+        Err(stderr) => stderr,
+    };
+    assert!(err.contains(&name), "names the file: {err}");
+    assert!(err.contains("offset"), "names the offset: {err}");
+
+    let out = dir.run(&["verify", dir.data.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&name) && stderr.contains("offset"),
+        "{stderr}"
+    );
+}
