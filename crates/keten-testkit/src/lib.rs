@@ -470,6 +470,16 @@ mod tests {
     }
 
     #[test]
+    fn xtask_installs_the_pinned_version() {
+        let xtask = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xtask/src/main.rs");
+        let text = std::fs::read_to_string(xtask).expect("read xtask");
+        assert!(
+            text.contains(&format!("NATS_SERVER_VERSION: &str = \"{PINNED_NATS_SERVER}\"")),
+            "xtask installs another nats-server than the kit looks for"
+        );
+    }
+
+    #[test]
     fn single_server_starts_restarts_and_cleans_up() {
         let mut server = NatsServer::start();
         let dir = server.dir().to_path_buf();
