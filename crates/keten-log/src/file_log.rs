@@ -27,7 +27,7 @@ use crate::format::{
     RecordFields, SEGMENT_HEADER_LEN, SegmentHeader, corrupt, decode_record, frame_len, io_err,
     segment_path,
 };
-use crate::index::{Index, Location, Segment, SegmentFile, checkpoint_path, write_checkpoint_to};
+use crate::index::{Index, Location, Segment, SegmentFile, checkpoint_path};
 use crate::io::{LogIo, StdIo, sync_dir};
 use crate::recovery::{
     Chain, RecoveryMode, check_header_chain, open_segment_file, read_header, recover, scan_segment,
@@ -61,7 +61,9 @@ pub struct FileLogOptions {
     /// log (about 1.4 s per million 300-byte events here), but damage anywhere refuses to open.
     pub full_check_on_open: bool,
     /// When a segment fills and at least this many events were appended since the last index
-    /// checkpoint, the writer writes one (it stalls appends for the time it takes).
+    /// checkpoint, the writer appends a checkpoint chunk for them (32 bytes per event; appends
+    /// wait for it). Open does the same after replaying this many events. A crash costs a replay
+    /// of the events since the last chunk.
     pub checkpoint_interval: u64,
     /// Where writes go; tests put a fault-injecting implementation here.
     pub io: Arc<dyn LogIo>,
@@ -74,7 +76,7 @@ impl Default for FileLogOptions {
             segment_size: 64 << 20,
             recovery: RecoveryMode::TruncateTornTail,
             full_check_on_open: false,
-            checkpoint_interval: 1_000_000,
+            checkpoint_interval: 100_000,
             io: Arc::new(StdIo),
         }
     }
@@ -242,19 +244,16 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         });
         (w, 0, SEGMENT_HEADER_LEN as u64)
     };
-    // A long replay (a crash after many events) is not repeated by the next open.
-    let since_checkpoint = if recovered.replayed >= opts.checkpoint_interval {
-        write_checkpoint(&dir, &index)?;
-        0
-    } else {
-        recovered.replayed
-    };
     let (head_tx, head_rx) = watch::channel(index.count());
     let shared = Arc::new(Shared {
         index: RwLock::new(index),
         head: head_rx,
         stats: Stats::default(),
     });
+    // A long replay (a crash after many events) is not repeated by the next open.
+    if recovered.replayed >= opts.checkpoint_interval {
+        write_checkpoint(&dir, &shared.index)?;
+    }
     shared
         .stats
         .torn_bytes_dropped
@@ -270,7 +269,6 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         write_offset,
         chain,
         poisoned: None,
-        since_checkpoint,
         lock: Some(lock),
         rx,
         opts,
@@ -311,17 +309,40 @@ fn create_segment(dir: &Path, header: &SegmentHeader, opts: &FileLogOptions) -> 
     })
 }
 
-fn write_checkpoint(dir: &Path, index: &Index) -> Result<()> {
-    let path = checkpoint_path(dir);
-    let tmp = dir.join("index.ckpt.tmp");
-    let write = || -> std::io::Result<()> {
-        let f = File::create(&tmp)?;
-        write_checkpoint_to(index, &f)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        sync_dir(dir)
+/// Appends a chunk with the events since the last one to the checkpoint file and makes it
+/// durable. Only the writer (or open, before there is one) calls this, so nothing is added to the
+/// index between taking the chunk and recording it as written.
+fn write_checkpoint(dir: &Path, index: &RwLock<Index>) -> Result<()> {
+    let (chunk, to, at) = {
+        let index = index.read().expect("index lock");
+        match index.checkpoint_chunk() {
+            None => return Ok(()),
+            Some(chunk) => (chunk, index.count(), index.checkpoint_len),
+        }
     };
-    write().map_err(io_err(&path))
+    let path = checkpoint_path(dir);
+    let write = || -> std::io::Result<()> {
+        let created = !path.exists();
+        let f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        // Drops a torn or damaged tail, or everything when the index was rebuilt from the log.
+        f.set_len(at)?;
+        f.write_all_at(&chunk, at)?;
+        f.sync_data()?;
+        if created {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    };
+    write().map_err(io_err(&path))?;
+    index
+        .write()
+        .expect("index lock")
+        .checkpoint_written(to, chunk.len() as u64);
+    Ok(())
 }
 
 /// A copy of an error for the other waiters of a failed group.
@@ -351,7 +372,6 @@ struct Writer {
     /// Set when a write or flush failed: the file state is unknown, so no more appends until the
     /// log is reopened and recovered.
     poisoned: Option<String>,
-    since_checkpoint: u64,
     /// The directory is ours while this is held; released before `close` answers, so that the
     /// caller can reopen right away.
     lock: Option<File>,
@@ -496,7 +516,7 @@ impl Writer {
             index
                 .streams
                 .get(a.stream.as_str())
-                .map_or(0, |v| v.len() as u64)
+                .map_or(0, |s| s.positions.len() as u64)
         };
         let len = committed_len + g.stream_added.get(&a.stream).copied().unwrap_or(0);
         let actual = len.checked_sub(1).map(StreamVersion);
@@ -645,7 +665,6 @@ impl Writer {
             .events
             .fetch_add(g.entries.len() as u64, Ordering::Relaxed);
         self.write_offset += g.buf.len() as u64;
-        self.since_checkpoint += g.entries.len() as u64;
         let count = {
             let mut index = self.shared.index.write().expect("index lock");
             for (offset, stream, id, time) in g.entries.drain(..) {
@@ -695,12 +714,12 @@ impl Writer {
         self.active_id = header.id;
         self.active_path = segment_path(&self.dir, header.id);
         self.write_offset = SEGMENT_HEADER_LEN as u64;
-        if self.since_checkpoint >= self.opts.checkpoint_interval {
+        let due = {
             let index = self.shared.index.read().expect("index lock");
-            match write_checkpoint(&self.dir, &index) {
-                Ok(()) => self.since_checkpoint = 0,
-                Err(e) => tracing::warn!(error = %e, "writing the index checkpoint failed"),
-            }
+            index.count() - index.checkpointed >= self.opts.checkpoint_interval
+        };
+        if due && let Err(e) = write_checkpoint(&self.dir, &self.shared.index) {
+            tracing::warn!(error = %e, "writing the index checkpoint failed");
         }
         Ok(())
     }
@@ -714,8 +733,7 @@ impl Writer {
         io.set_len(&self.active, self.write_offset)
             .and_then(|()| io.sync_all(&self.active))
             .map_err(io_err(&self.active_path))?;
-        let index = self.shared.index.read().expect("index lock");
-        write_checkpoint(&self.dir, &index)
+        write_checkpoint(&self.dir, &self.shared.index)
     }
 }
 
@@ -781,7 +799,7 @@ impl Shared {
         let (positions, count) = {
             let index = self.index.read().expect("index lock");
             let count = index.count();
-            let Some(all) = index.streams.get(stream.as_str()) else {
+            let Some(all) = index.streams.get(stream.as_str()).map(|s| &s.positions) else {
                 return Ok((Vec::new(), count));
             };
             let visible = Self::cutoff(&index, until);
@@ -1001,7 +1019,7 @@ impl EventStore for FileLog {
         Ok(index
             .streams
             .get(stream.as_str())
-            .and_then(|v| (v.len() as u64).checked_sub(1))
+            .and_then(|s| (s.positions.len() as u64).checked_sub(1))
             .map(StreamVersion))
     }
 

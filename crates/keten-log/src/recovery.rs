@@ -28,7 +28,9 @@ use crate::format::{
     FrameError, Hash, MIN_FRAME_LEN, RecordView, SEGMENT_HEADER_LEN, SegmentHeader, corrupt,
     decode_record, genesis, io_err, parse_segment_file_name, segment_path,
 };
-use crate::index::{Checkpoint, Index, Segment, SegmentFile, checkpoint_path, decode_checkpoint};
+use crate::index::{
+    Checkpoint, Index, Segment, SegmentFile, StreamEntry, checkpoint_path, decode_checkpoint,
+};
 
 /// What happens to a torn tail on open.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -455,8 +457,16 @@ fn load_checkpoint(
         Ok(c) => c,
         Err(why) => return ignore(why),
     };
-    if ckpt.count == 0 || ckpt.segments.is_empty() {
-        return Ok(None);
+    if let Some(why) = &ckpt.cut_short {
+        tracing::warn!(
+            file = %path.display(),
+            reason = %why,
+            covered = ckpt.count,
+            "index checkpoint used up to a damaged or torn chunk; the log after it is replayed"
+        );
+    }
+    if ckpt.segments.is_empty() {
+        return ignore("no segment table".into());
     }
     // Acknowledged data the checkpoint saw must still be there.
     for (k, &[id, _, data_end, _]) in ckpt.segments.iter().enumerate() {
@@ -505,8 +515,7 @@ fn load_checkpoint(
         .expect("count > 0");
     let f = &files[holder];
     let end = ckpt.segments[holder][2];
-    let (offset, ..) = ckpt.event(ckpt.count - 1);
-    let offset = offset as u64;
+    let offset = u64::from(ckpt.last_offset());
     if offset >= end {
         return ignore("last record offset past the data end".into());
     }
@@ -524,21 +533,25 @@ fn load_checkpoint(
     Ok(Some(index_from_checkpoint(ckpt, files)))
 }
 
-fn index_from_checkpoint(ckpt: Checkpoint, files: &[Arc<SegmentFile>]) -> (Index, Chain) {
+fn index_from_checkpoint(mut ckpt: Checkpoint, files: &[Arc<SegmentFile>]) -> (Index, Chain) {
     let n = ckpt.count as usize;
+    let names = std::mem::take(&mut ckpt.streams);
     let mut index = Index {
         segments: Vec::with_capacity(ckpt.segments.len()),
         times: Vec::with_capacity(n),
-        streams: std::collections::HashMap::with_capacity(ckpt.streams.len()),
+        streams: std::collections::HashMap::with_capacity(names.len()),
         ids: std::collections::HashMap::with_capacity(n),
         head_hash: ckpt.head_hash,
+        checkpointed: ckpt.count,
+        checkpoint_len: ckpt.valid_len,
+        ..Index::default()
     };
-    let mut per_stream: Vec<Vec<u64>> = vec![Vec::new(); ckpt.streams.len()];
+    let mut per_stream: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
+    let mut rows = ckpt.rows();
     let mut p = 0u64;
     for (k, &[_, first_position, data_end, count]) in ckpt.segments.iter().enumerate() {
         let mut offsets = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let (offset, stream, time, id) = ckpt.event(p);
+        for (offset, stream, time, id) in rows.by_ref().take(count as usize) {
             offsets.push(offset);
             index.times.push(time);
             if let Some(v) = per_stream.get_mut(stream as usize) {
@@ -554,8 +567,14 @@ fn index_from_checkpoint(ckpt: Checkpoint, files: &[Arc<SegmentFile>]) -> (Index
             data_end,
         });
     }
-    for (name, positions) in ckpt.streams.into_iter().zip(per_stream) {
-        index.streams.insert(name, positions);
+    for (ordinal, (name, positions)) in names.into_iter().zip(per_stream).enumerate() {
+        index.streams.insert(
+            name,
+            StreamEntry {
+                ordinal: ordinal as u32,
+                positions,
+            },
+        );
     }
     let chain = Chain {
         next_position: ckpt.count,

@@ -252,6 +252,48 @@ async fn reopen_without_checkpoint_rebuilds_the_index() {
 }
 
 #[tokio::test]
+async fn torn_checkpoint_chunk_uses_the_chunks_before_it() {
+    captured_warnings();
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path(), 100).await;
+    let ckpt = dir.path().join("index.ckpt");
+    let first_chunk = std::fs::metadata(&ckpt).unwrap().len();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    for i in 0..50 {
+        log.append(
+            &stream("s-1"),
+            ExpectedVersion::Any,
+            vec![event(7000 + i, "more")],
+        )
+        .await
+        .unwrap();
+    }
+    let events = all(&log).await;
+    log.close().await.unwrap();
+    let both = std::fs::metadata(&ckpt).unwrap().len();
+    assert!(both > first_chunk, "the second close appended a chunk");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ckpt)
+        .unwrap()
+        .set_len((first_chunk + both) / 2)
+        .unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let warned = warnings_about(&ckpt);
+    assert!(
+        warned.iter().any(|w| w.contains("covered=103")),
+        "{warned:?}"
+    );
+    assert_eq!(all(&log).await, events);
+    log.close().await.unwrap();
+    // The torn chunk was replaced: the whole file is good again.
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(warnings_about(&ckpt).len(), warned.len(), "no new warning");
+    assert_eq!(all(&log).await, events);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_long_replay_writes_a_checkpoint_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let events = populate(dir.path(), 100).await;
