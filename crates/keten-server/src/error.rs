@@ -270,3 +270,168 @@ impl From<Error> for Status {
 }
 
 use Error as Self_;
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use keten_log::StreamId;
+
+    use super::*;
+
+    #[track_caller]
+    fn check(e: Error, code: Code, reason: &str, key: Option<(&str, &str)>) {
+        let st = Status::from(e);
+        assert_eq!(st.code(), code, "{st:?}");
+        let details = st.get_error_details();
+        let info = details.error_info().expect("ErrorInfo");
+        assert_eq!(
+            (info.domain.as_str(), info.reason.as_str()),
+            (ERROR_DOMAIN, reason)
+        );
+        if let Some((k, v)) = key {
+            assert_eq!(
+                info.metadata.get(k).map(String::as_str),
+                Some(v),
+                "{info:?}"
+            );
+        }
+    }
+
+    fn rejected(rule: RuleCode) -> Error {
+        Error::Rejected {
+            index: 2,
+            rejection: Rejection::new("action_id", rule, "not yours"),
+        }
+    }
+
+    #[test]
+    fn every_error_maps_to_one_status_with_details() {
+        use keten_log::Error as L;
+        check(
+            Error::Unauthenticated("x".into()),
+            Code::Unauthenticated,
+            "UNAUTHENTICATED",
+            None,
+        );
+        check(
+            Error::PermissionDenied("x".into()),
+            Code::PermissionDenied,
+            "ROLE_NOT_ALLOWED",
+            None,
+        );
+        check(
+            Error::InvalidArgument {
+                field: "events[0].event_id".into(),
+                description: "uuid".into(),
+            },
+            Code::InvalidArgument,
+            "MALFORMED",
+            Some(("field", "events[0].event_id")),
+        );
+        check(
+            rejected(RuleCode::ActionByOtherPartner),
+            Code::FailedPrecondition,
+            "ACTION_BY_OTHER_PARTNER",
+            Some(("field", "events[2].action_id")),
+        );
+        check(
+            rejected(RuleCode::RoleMayNotPublish),
+            Code::PermissionDenied,
+            "ROLE_MAY_NOT_PUBLISH",
+            Some(("rule", "role_may_not_publish")),
+        );
+        check(
+            Error::WrongExpectedVersion {
+                expected: ExpectedVersion::Exact(StreamVersion(3)),
+                actual: Some(StreamVersion(5)),
+            },
+            Code::Aborted,
+            "WRONG_EXPECTED_VERSION",
+            Some(("actual_version", "5")),
+        );
+        check(
+            Error::IdempotencyConflict {
+                id: "u".into(),
+                stored_position: GlobalPosition(7),
+            },
+            Code::AlreadyExists,
+            "EVENT_ID_REUSED",
+            Some(("stored_position", "7")),
+        );
+        check(
+            Error::NotFound("f".into()),
+            Code::NotFound,
+            "FAMILY_NOT_FOUND",
+            Some(("family_id", "f")),
+        );
+        check(
+            Error::NotYet {
+                wanted: GlobalPosition(9),
+                reached: Some(GlobalPosition(4)),
+            },
+            Code::Unavailable,
+            "PROJECTION_BEHIND",
+            Some(("reached_position", "4")),
+        );
+        check(
+            Error::Log(L::Corrupt {
+                file: PathBuf::from("log/00.log"),
+                offset: 128,
+                position: GlobalPosition(0),
+                reason: "crc".into(),
+            }),
+            Code::DataLoss,
+            "LOG_CORRUPT",
+            Some(("offset", "128")),
+        );
+        check(
+            Error::Log(L::StorageFull("disk".into())),
+            Code::ResourceExhausted,
+            "STORAGE_FULL",
+            None,
+        );
+        check(
+            Error::Log(L::Closed),
+            Code::Unavailable,
+            "LOG_UNAVAILABLE",
+            None,
+        );
+        check(
+            Error::Log(L::WrongExpectedVersion {
+                stream: StreamId::new("family-x").unwrap(),
+                expected: ExpectedVersion::NoStream,
+                actual: None,
+            }),
+            Code::Aborted,
+            "WRONG_EXPECTED_VERSION",
+            None,
+        );
+        check(
+            Error::Internal("x".into()),
+            Code::Internal,
+            "INTERNAL",
+            None,
+        );
+    }
+
+    #[test]
+    fn malformed_input_carries_a_bad_request_and_rejections_a_precondition_failure() {
+        let st = Status::from(Error::InvalidArgument {
+            field: "family_id".into(),
+            description: "bsn".into(),
+        });
+        let d = st.get_error_details();
+        assert_eq!(
+            d.bad_request().unwrap().field_violations[0].field,
+            "family_id"
+        );
+        let st = Status::from(rejected(RuleCode::ChainEscalationSkipsLevel));
+        let d = st.get_error_details();
+        let v = &d.precondition_failure().unwrap().violations[0];
+        assert_eq!(
+            (v.r#type.as_str(), v.subject.as_str()),
+            ("chain_escalation_skips_level", "events[2].action_id")
+        );
+    }
+}

@@ -88,9 +88,15 @@ pub async fn serve(
         .set_serving::<CoordinationServer<CoordinationService>>()
         .await;
     health.set_serving::<AuditServer<AuditService>>().await;
+    // Both reflection versions: grpcurl speaks v1, many clients (Python's grpcio among them)
+    // still only v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(keten_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
+        .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(keten_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
         .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
 
     let listener = TcpListener::bind(settings.listen)
@@ -137,6 +143,7 @@ pub async fn serve(
         .map_err(|e| Error::Tls(e.to_string()))?
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(PartnerGatewayServer::new(Gateway { app: app.clone() }))
         .add_service(CoordinationServer::new(CoordinationService {
             app: app.clone(),
