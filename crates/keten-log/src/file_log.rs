@@ -223,6 +223,9 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
             .write(true)
             .open(&f.path)
             .map_err(io_err(&f.path))?;
+        // What a crashed process wrote but never flushed may still be only in the page cache:
+        // flush it before it enters the index, which holds only durable events.
+        opts.io.sync_all(&w).map_err(io_err(&f.path))?;
         if last.data_end < opts.segment_size {
             opts.io
                 .preallocate(&w, opts.segment_size)
