@@ -7,6 +7,16 @@
 //!
 //! Architecture invariant: this crate knows nothing of families, plans or partners. A stream id is
 //! an opaque string, a payload opaque bytes.
+//!
+//! Module map of the file log (`FORMAT.md` has the bytes):
+//!
+//! - `format`: segment names, the segment header, the record frame and their codecs;
+//! - `io`: [`LogIo`], the trait every write goes through, so that tests inject faults;
+//! - `recovery`: what open does with a data directory, torn tails and damage ([`RecoveryMode`]);
+//! - `index`: the in-memory index and its append-only checkpoint file;
+//! - `file_log`: [`FileLog`]: the writer thread and group commit, reads, subscriptions;
+//! - `verify`: [`verify_dir`], the offline walk for `keten verify`;
+//! - `conformance` (feature `conformance`): the suite every [`EventStore`] backend passes.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
