@@ -391,6 +391,43 @@ async fn crash_image_opens_from_the_periodic_checkpoint() {
 }
 
 #[tokio::test]
+async fn an_append_larger_than_a_segment_gets_a_segment_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let big = "b".repeat(10_000);
+    log.append(&stream("s"), ExpectedVersion::Any, vec![event(1, "small")])
+        .await
+        .unwrap();
+    log.append(
+        &stream("s"),
+        ExpectedVersion::Any,
+        vec![event(2, &big), event(3, &big)],
+    )
+    .await
+    .unwrap();
+    log.append(&stream("s"), ExpectedVersion::Any, vec![event(4, "after")])
+        .await
+        .unwrap();
+    let too_big = ProposedEvent {
+        payload: vec![0; (16 << 20) + 1],
+        ..event(5, "")
+    };
+    assert!(matches!(
+        log.append(&stream("s"), ExpectedVersion::Any, vec![too_big])
+            .await,
+        Err(Error::InvalidAppend(_))
+    ));
+    let events = all(&log).await;
+    log.close().await.unwrap();
+    assert_eq!(segments(dir.path()).len(), 3);
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(all(&log).await, events);
+    assert_eq!(events[1].payload.len(), 10_000);
+    assert_eq!(log.verify().await.unwrap(), 4);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn second_opener_is_refused_until_close() {
     let dir = tempfile::tempdir().unwrap();
     let log = FileLog::open(dir.path(), small()).await.unwrap();
