@@ -3,6 +3,7 @@
 //! run. Never run in CI: figures and the command go in BENCHMARKS.md.
 
 mod keten;
+mod nats;
 mod pg;
 mod raw;
 mod stats;
@@ -28,6 +29,8 @@ struct Cli {
 enum Cmd {
     /// The embedded file log vs PostgreSQL vs raw fdatasync.
     Log(LogArgs),
+    /// keten's JetStream backend vs raw JetStream publishes (see `nats.rs`).
+    Nats(nats::NatsArgs),
 }
 
 #[derive(Parser)]
@@ -97,9 +100,10 @@ struct Results {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let Cli {
-        cmd: Cmd::Log(args),
-    } = Cli::parse();
+    let args = match Cli::parse().cmd {
+        Cmd::Log(args) => args,
+        Cmd::Nats(args) => return nats::run(args).await,
+    };
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let tmp = tempfile::Builder::new()
         .prefix("keten-bench-")

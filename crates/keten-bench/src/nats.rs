@@ -1,0 +1,308 @@
+//! `cargo run --release -p keten-bench -- nats`: raw JetStream publishes (async-nats) against
+//! keten's JetStream backend appends, 300-byte events, 1 and 16 clients, on one node and on a
+//! three-node loopback cluster, with the same stream settings (file storage, `sync_interval:
+//! always`, replicas 1 or 3, keten's limits). The servers are started by keten-testkit. Target:
+//! keten at least 80% of raw JetStream at the same concurrency, judged in the run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use keten_log::{EventId, EventStore, EventType, ExpectedVersion, ProposedEvent, StreamId};
+use keten_nats::{FsyncCheck, NatsLog, NatsLogOptions};
+use keten_testkit::{NatsCluster, NatsServer};
+
+use crate::stats::{fmt_rate, fmt_us, histogram, record};
+
+#[derive(clap::Parser)]
+pub struct NatsArgs {
+    /// Seconds each case runs.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Payload bytes per event.
+    #[arg(long, default_value_t = 300)]
+    payload: usize,
+    /// Concurrent clients, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    clients: Vec<usize>,
+    /// Outstanding acks of the one pipelined raw publisher (a context row, not a target).
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+}
+
+/// One client's task: events written and their latencies.
+type Client = tokio::task::JoinHandle<Result<(u64, Histogram<u64>)>>;
+
+struct Row {
+    topology: &'static str,
+    clients: usize,
+    system: String,
+    events: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+enum Servers {
+    One(NatsServer),
+    Three(NatsCluster),
+}
+
+impl Servers {
+    fn url(&self) -> String {
+        match self {
+            Self::One(s) => s.url(),
+            Self::Three(c) => c.urls(),
+        }
+    }
+    fn monitors(&self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s.monitor_url()],
+            Self::Three(c) => c.monitor_urls(),
+        }
+    }
+}
+
+pub async fn run(args: NatsArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut case = 0;
+    for (topology, replicas) in [("1 node", 1), ("3-node cluster", 3)] {
+        let servers = tokio::task::spawn_blocking(move || {
+            if replicas == 1 {
+                Servers::One(NatsServer::start())
+            } else {
+                Servers::Three(NatsCluster::start())
+            }
+        })
+        .await?;
+        for &clients in &args.clients {
+            case += 1;
+            let opts = NatsLogOptions {
+                stream: format!("BENCH{case}"),
+                subject_prefix: format!("bench{case}"),
+                replicas,
+                fsync: FsyncCheck::Verify {
+                    monitor_urls: servers.monitors(),
+                },
+                ..NatsLogOptions::default()
+            };
+            rows.push(raw(&servers, &opts, clients, &args, topology).await?);
+            rows.push(keten(&servers, &opts, clients, &args, topology).await?);
+        }
+        case += 1;
+        let opts = NatsLogOptions {
+            stream: format!("BENCH{case}"),
+            subject_prefix: format!("bench{case}"),
+            replicas,
+            ..NatsLogOptions::default()
+        };
+        rows.push(pipelined(&servers, &opts, &args, topology).await?);
+        drop(servers);
+    }
+    print(&rows);
+    Ok(())
+}
+
+/// The raw stream: keten's stream settings on other subjects, written by plain publishes.
+async fn raw_stream(url: &str, opts: &NatsLogOptions) -> Result<async_nats::jetstream::Context> {
+    let client = connect(url).await?;
+    let js = async_nats::jetstream::new(client);
+    let mut config = opts.stream_config();
+    config.name = format!("RAW{}", opts.stream);
+    config.subjects = vec![format!("raw{}.>", opts.subject_prefix)];
+    js.create_stream(config)
+        .await
+        .context("create raw stream")?;
+    Ok(js)
+}
+
+async fn connect(url: &str) -> Result<async_nats::Client> {
+    let addrs = url
+        .split(',')
+        .map(|u| u.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(async_nats::connect(addrs).await?)
+}
+
+/// Each client publishes one event and awaits its ack, like an append; the clients share one
+/// connection, so their acks are pipelined on it.
+async fn raw(
+    servers: &Servers,
+    opts: &NatsLogOptions,
+    clients: usize,
+    args: &NatsArgs,
+    topology: &'static str,
+) -> Result<Row> {
+    let js = raw_stream(&servers.url(), opts).await?;
+    let payload = bytes_of(args.payload);
+    let until = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let js = js.clone();
+            let payload = payload.clone();
+            let subject = format!("raw{}.e.client-{c}", opts.subject_prefix);
+            tokio::spawn(async move {
+                let mut hist = histogram();
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    js.publish(subject.clone(), payload.clone().into())
+                        .await?
+                        .await?;
+                    record(&mut hist, t.elapsed());
+                    n += 1;
+                }
+                anyhow::Ok((n, hist))
+            })
+        })
+        .collect();
+    finish(tasks, start, topology, clients, "raw JetStream publish").await
+}
+
+/// One publisher keeping `window` acks outstanding: what the connection can carry.
+async fn pipelined(
+    servers: &Servers,
+    opts: &NatsLogOptions,
+    args: &NatsArgs,
+    topology: &'static str,
+) -> Result<Row> {
+    let js = raw_stream(&servers.url(), opts).await?;
+    let payload = bytes_of(args.payload);
+    let subject = format!("raw{}.e.pipelined", opts.subject_prefix);
+    let until = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let start = Instant::now();
+    let mut inflight = std::collections::VecDeque::new();
+    let mut hist = histogram();
+    let mut n = 0u64;
+    while Instant::now() < until || !inflight.is_empty() {
+        if Instant::now() < until && inflight.len() < args.window {
+            let ack = js.publish(subject.clone(), payload.clone().into()).await?;
+            inflight.push_back((Instant::now(), ack));
+            continue;
+        }
+        let (t, ack) = inflight.pop_front().expect("in flight");
+        ack.await?;
+        record(&mut hist, t.elapsed());
+        n += 1;
+    }
+    Ok(Row {
+        topology,
+        clients: 1,
+        system: format!("raw JetStream, {} acks in flight (context)", args.window),
+        events: n,
+        elapsed: start.elapsed(),
+        hist,
+    })
+}
+
+/// Each client appends one event at a time to its own keten stream.
+async fn keten(
+    servers: &Servers,
+    opts: &NatsLogOptions,
+    clients: usize,
+    args: &NatsArgs,
+    topology: &'static str,
+) -> Result<Row> {
+    let log = Arc::new(
+        NatsLog::connect(&servers.url(), opts.clone())
+            .await
+            .context("keten NatsLog")?,
+    );
+    let payload = bytes_of(args.payload);
+    let until = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let log = log.clone();
+            let payload = payload.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("client-{c}"))?;
+                let ty = EventType::new("Benchmarked")?;
+                let mut hist = histogram();
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    let event = ProposedEvent {
+                        id: EventId(uuid::Uuid::from_u128(
+                            ((c as u128) << 64) | n as u128 | (1 << 127),
+                        )),
+                        event_type: ty.clone(),
+                        metadata: Vec::new(),
+                        payload: payload.clone(),
+                    };
+                    let t = Instant::now();
+                    log.append(&stream, ExpectedVersion::Any, vec![event])
+                        .await?;
+                    record(&mut hist, t.elapsed());
+                    n += 1;
+                }
+                anyhow::Ok((n, hist))
+            })
+        })
+        .collect();
+    finish(tasks, start, topology, clients, "keten NatsLog append").await
+}
+
+async fn finish(
+    tasks: Vec<Client>,
+    start: Instant,
+    topology: &'static str,
+    clients: usize,
+    system: &str,
+) -> Result<Row> {
+    let mut hist = histogram();
+    let mut events = 0;
+    for t in tasks {
+        let (n, h) = t.await??;
+        events += n;
+        hist.add(&h).expect("same bounds");
+    }
+    Ok(Row {
+        topology,
+        clients,
+        system: system.into(),
+        events,
+        elapsed: start.elapsed(),
+        hist,
+    })
+}
+
+fn bytes_of(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn print(rows: &[Row]) {
+    println!(
+        "| topology | clients | system | events/s | p50 µs | p99 µs | keten / raw | target ≥ 0.80 |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---|");
+    for (i, r) in rows.iter().enumerate() {
+        let (ratio, verdict) = if r.system.starts_with("keten") {
+            let raw = &rows[i - 1];
+            let ratio = r.rate() / raw.rate();
+            (
+                format!("{ratio:.2}"),
+                if ratio >= 0.8 { "PASS" } else { "MISS" }.to_string(),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.topology,
+            r.clients,
+            r.system,
+            fmt_rate(r.rate()),
+            fmt_us(r.hist.value_at_quantile(0.5) as f64 / 1000.0),
+            fmt_us(r.hist.value_at_quantile(0.99) as f64 / 1000.0),
+            ratio,
+            verdict
+        );
+    }
+}
