@@ -1177,3 +1177,116 @@ async fn append_overhead() {
         log.close().await.unwrap();
     }
 }
+
+/// Copies `from` to a fresh directory, without the checkpoint, so that open walks every record.
+fn scratch_copy(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for path in segments(from) {
+        std::fs::copy(&path, to.path().join(path.file_name().unwrap())).unwrap();
+    }
+    to
+}
+
+/// Opening a damaged copy either refuses, naming a segment file, or gives back a prefix of the
+/// events, lacking at most `max_lost`: never altered events.
+async fn open_damaged(
+    dir: &Path,
+    events: &[RecordedEvent],
+    max_lost: usize,
+    what: &str,
+) -> Option<usize> {
+    match FileLog::open(dir, small()).await {
+        Err(Error::Corrupt { file, .. }) => {
+            assert!(file.starts_with(dir), "{what}: names {}", file.display());
+            None
+        }
+        Err(e) => panic!("{what}: unexpected error {e}"),
+        Ok(log) => {
+            let got = all(&log).await;
+            assert!(
+                got.len() <= events.len() && got[..] == events[..got.len()],
+                "{what}: not a prefix of the original events"
+            );
+            assert!(
+                got.len().saturating_add(max_lost) >= events.len(),
+                "{what}: lost {} events",
+                events.len() - got.len()
+            );
+            log.verify().await.unwrap();
+            log.close().await.unwrap();
+            Some(got.len())
+        }
+    }
+}
+
+#[tokio::test]
+async fn many_bit_flips_never_alter_events_silently() {
+    let pristine = tempfile::tempdir().unwrap();
+    let events = populate(pristine.path(), 60).await;
+    let files = segments(pristine.path());
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut refused, mut opened) = (0, 0);
+    for _ in 0..150 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut at = seed % total;
+        let k = sizes
+            .iter()
+            .position(|&s| {
+                if at < s {
+                    true
+                } else {
+                    at -= s;
+                    false
+                }
+            })
+            .unwrap();
+        let copy = scratch_copy(pristine.path());
+        let victim = copy.path().join(files[k].file_name().unwrap());
+        flip_bit(&victim, at);
+        let what = format!("bit flip in {} at {at}", victim.display());
+        // A flip in the last record is a torn write; the last append has three.
+        match open_damaged(copy.path(), &events, 3, &what).await {
+            None => refused += 1,
+            Some(n) => {
+                // Only the very end of the last segment can be cut as a torn write.
+                assert_eq!(k, files.len() - 1, "{what}: opened with {n} events");
+                opened += 1;
+            }
+        }
+    }
+    assert!(refused > 100, "{refused} refused, {opened} opened");
+}
+
+#[tokio::test]
+async fn truncation_anywhere_is_refused_or_a_torn_tail() {
+    let pristine = tempfile::tempdir().unwrap();
+    let events = populate(pristine.path(), 60).await;
+    let files = segments(pristine.path());
+    for (k, file) in files.iter().enumerate() {
+        let len = std::fs::metadata(file).unwrap().len();
+        for cut in (0..len).step_by(97) {
+            let copy = scratch_copy(pristine.path());
+            let victim = copy.path().join(file.file_name().unwrap());
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&victim)
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+            let what = format!("{} cut at {cut}", victim.display());
+            let last = k == files.len() - 1;
+            // Without a checkpoint, whatever follows the cut in the last segment is a torn tail.
+            match open_damaged(copy.path(), &events, usize::MAX, &what).await {
+                None => assert!(!last || cut < 128, "{what}: a torn tail was refused"),
+                Some(_) => assert!(last, "{what}: a shortened middle segment was accepted"),
+            }
+        }
+    }
+}
