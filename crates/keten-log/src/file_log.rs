@@ -785,7 +785,7 @@ impl Shared {
         let positions = {
             let index = self.index.read().expect("index lock");
             let visible = Self::cutoff(&index, until);
-            select(visible, from.map(|p| p.0), direction, limit)
+            select(visible, start_index(from, |p| p.0), direction, limit)
         };
         self.read_ordered(positions)
     }
@@ -807,7 +807,7 @@ impl Shared {
             };
             let visible = Self::cutoff(&index, until);
             let n = all.partition_point(|&p| p < visible) as u64;
-            let versions = select(n, from.map(|v| v.0), direction, limit);
+            let versions = select(n, start_index(from, |v| v.0), direction, limit);
             let positions: Vec<u64> = versions.iter().map(|&v| all[v as usize]).collect();
             (positions, count)
         };
@@ -846,17 +846,12 @@ impl Shared {
     }
 }
 
-trait MapFrom<T> {
-    fn map(self, f: impl FnOnce(T) -> u64) -> ReadFrom<u64>;
-}
-
-impl<T> MapFrom<T> for ReadFrom<T> {
-    fn map(self, f: impl FnOnce(T) -> u64) -> ReadFrom<u64> {
-        match self {
-            ReadFrom::Start => ReadFrom::Start,
-            ReadFrom::End => ReadFrom::End,
-            ReadFrom::At(t) => ReadFrom::At(f(t)),
-        }
+/// A read's start as an index into the positions or versions it reads.
+fn start_index<T>(from: ReadFrom<T>, index: impl FnOnce(T) -> u64) -> ReadFrom<u64> {
+    match from {
+        ReadFrom::Start => ReadFrom::Start,
+        ReadFrom::End => ReadFrom::End,
+        ReadFrom::At(t) => ReadFrom::At(index(t)),
     }
 }
 
