@@ -408,11 +408,19 @@ impl FoldTask {
                         self.finish_background().await;
                         self.inner.fail(e);
                         // Stay for commands: they answer with the failure.
+                        let stopped =
+                            || Error::Stopped(self.inner.failure.get().expect("failed").clone());
                         while let Some(command) = commands.recv().await {
-                            let (Command::Snapshot(reply) | Command::Shutdown(reply)) = command;
-                            let _ = reply.send(Err(Error::Stopped(
-                                self.inner.failure.get().expect("failed").clone(),
-                            )));
+                            match command {
+                                Command::Snapshot(reply) => {
+                                    let _ = reply.send(Err(stopped()));
+                                }
+                                // Shutting down a stopped projection is not an error.
+                                Command::Shutdown(reply) => {
+                                    let _ = reply.send(Ok(()));
+                                    return;
+                                }
+                            }
                         }
                         return;
                     }

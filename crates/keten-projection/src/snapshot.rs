@@ -542,3 +542,257 @@ pub fn round_trip(state: &FamilyState) -> FamilyState {
         .expect("reads back")
         .dom()
 }
+
+#[cfg(test)]
+mod tests {
+    use keten_domain::Event;
+    use keten_domain::zrm::{Zrm2017Domain, ZrmScore, ZrmScores};
+
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// One event of every type, applied without validation: only the serde forms of what
+    /// they leave in the state matter here.
+    fn every_event() -> Vec<Event> {
+        let on = d("2026-02-01");
+        let m = || MemberId::new("m1").unwrap();
+        let p = || PartnerId::new("yc").unwrap();
+        let g = || GoalId::new("g1").unwrap();
+        let a = || ActionId::new("a1").unwrap();
+        let who = || PersonId::new("fm-anna").unwrap();
+        let why = || "because".to_string();
+        vec![
+            Event::FamilyRegistered {
+                family_id: FamilyId::new("fam-1").unwrap(),
+                family_type: FamilyType::StutEnSteun,
+                urgency: Urgency::Urgent,
+                occurred_on: on,
+            },
+            Event::FamilyTypeChanged {
+                family_type: FamilyType::OrdeOpZaken,
+                urgency: Urgency::Normal,
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::MemberAdded {
+                member_id: m(),
+                role: MemberRole::Parent,
+                birth_year: 1980,
+                flags: MemberFlags {
+                    intellectual_disability: true,
+                },
+                occurred_on: on,
+            },
+            Event::MemberAdded {
+                member_id: MemberId::new("m2").unwrap(),
+                role: MemberRole::Child,
+                birth_year: 2015,
+                flags: MemberFlags::default(),
+                occurred_on: on,
+            },
+            Event::MemberLeft {
+                member_id: MemberId::new("m2").unwrap(),
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::PartnerJoined {
+                partner_id: p(),
+                partner_kind: PartnerKind::YouthCare,
+                display_name: "Jeugdzorg".into(),
+                occurred_on: on,
+            },
+            Event::PartnerJoined {
+                partner_id: PartnerId::new("pol").unwrap(),
+                partner_kind: PartnerKind::Police,
+                display_name: "Politie".into(),
+                occurred_on: on,
+            },
+            Event::PartnerLeft {
+                partner_id: PartnerId::new("pol").unwrap(),
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::MatchSettled {
+                lead_partner_id: p(),
+                contacted_on: on,
+                occurred_on: on,
+            },
+            Event::FamilyManagerAssigned {
+                manager: who(),
+                partner_id: p(),
+                reason: Some(why()),
+                occurred_on: on,
+            },
+            Event::LeadPartnerSet {
+                partner_id: p(),
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::PlanAgreed {
+                agreed_on: on,
+                review_moments: vec![d("2026-04-01")],
+                occurred_on: on,
+            },
+            Event::PlanExtended {
+                new_horizon: d("2027-06-01"),
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::GoalSet {
+                goal_id: g(),
+                life_domain: LifeDomain::Housing,
+                description: "a home".into(),
+                target_date: Some(d("2026-06-01")),
+                occurred_on: on,
+            },
+            Event::GoalSet {
+                goal_id: GoalId::new("g2").unwrap(),
+                life_domain: LifeDomain::Parenting,
+                description: "parenting".into(),
+                target_date: None,
+                occurred_on: on,
+            },
+            Event::ActionCommitted {
+                action_id: a(),
+                goal_id: g(),
+                partner_id: p(),
+                member_ids: vec![m()],
+                intervention: Some(InterventionCode::Iag),
+                description: "support".into(),
+                start_on: on,
+                expected_end: d("2026-05-01"),
+                occurred_on: on,
+            },
+            Event::ActionCommitted {
+                action_id: ActionId::new("a2").unwrap(),
+                goal_id: g(),
+                partner_id: p(),
+                member_ids: vec![m()],
+                intervention: None,
+                description: "more".into(),
+                start_on: on,
+                expected_end: d("2026-05-01"),
+                occurred_on: on,
+            },
+            Event::ActionStarted {
+                action_id: a(),
+                occurred_on: on,
+            },
+            Event::ActionDeadlineExtended {
+                action_id: a(),
+                new_expected_end: d("2026-07-01"),
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::ActionDelivered {
+                action_id: a(),
+                occurred_on: on,
+            },
+            Event::ActionNotDelivered {
+                action_id: ActionId::new("a2").unwrap(),
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::GoalAchieved {
+                goal_id: g(),
+                occurred_on: on,
+            },
+            Event::GoalAbandoned {
+                goal_id: GoalId::new("g2").unwrap(),
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::ReviewHeld {
+                zrm: vec![ZrmAssessment {
+                    member_id: m(),
+                    matrix: ZrmScores::V2017 {
+                        scores: [(Zrm2017Domain::Finances, ZrmScore::new(3).unwrap())].into(),
+                    },
+                }],
+                next_review: Some(d("2026-05-01")),
+                occurred_on: on,
+            },
+            Event::CooperationRefused {
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::EscalationRaised {
+                to: Rung::Pressure,
+                by: who(),
+                reason: why(),
+                legal_basis: "law".into(),
+                occurred_on: on,
+            },
+            Event::EscalationLowered {
+                to: Rung::Voluntary,
+                by: who(),
+                reason: why(),
+                legal_basis: "law".into(),
+                occurred_on: on,
+            },
+            Event::ChainEscalationRaised {
+                action_id: ActionId::new("a2").unwrap(),
+                partner_id: p(),
+                level: ChainLevel::Case,
+                reason: why(),
+                occurred_on: on,
+            },
+            Event::ChainEscalationResolved {
+                action_id: ActionId::new("a2").unwrap(),
+                resolution: "solved".into(),
+                occurred_on: on,
+            },
+            Event::FamilyInformed { occurred_on: on },
+            Event::InformingDeferred {
+                reason: why(),
+                until: d("2026-03-01"),
+                occurred_on: on,
+            },
+            Event::PoliceContactRecorded {
+                member_id: Some(m()),
+                occurred_on: on,
+            },
+            Event::PoliceContactRecorded {
+                member_id: None,
+                occurred_on: on,
+            },
+            Event::NuisanceReported {
+                description: "noise".into(),
+                occurred_on: on,
+            },
+            Event::PlanClosed {
+                reason: ClosureReason::GoalsAchieved,
+                occurred_on: on,
+            },
+            Event::MonitoringStarted {
+                until: d("2026-12-01"),
+                visit_interval_days: 30,
+                occurred_on: on,
+            },
+            Event::MonitoringVisitRecorded { occurred_on: on },
+            Event::HomeVisitRecorded { occurred_on: on },
+        ]
+    }
+
+    #[test]
+    fn every_state_reads_back_as_it_was_written() {
+        let events = every_event();
+        let mut kinds: Vec<&str> = events.iter().map(Event::type_name).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(
+            kinds.len(),
+            Event::TYPE_NAMES.len(),
+            "an event type is missing"
+        );
+        let mut state = FamilyState::default();
+        assert_eq!(round_trip(&state), state);
+        for event in &events {
+            state.evolve(event);
+            assert_eq!(round_trip(&state), state, "after {}", event.type_name());
+        }
+    }
+}
