@@ -1161,11 +1161,22 @@ impl StreamSubscription {
                     self.failed = true;
                     return Some((Err(e), self));
                 }
-                Ok((events, seen)) if events.is_empty() => {
+                Ok((events, mut seen)) if events.is_empty() => loop {
                     if self.head.wait_for(|&count| count > seen).await.is_err() {
                         return None;
                     }
-                }
+                    // Most appends are to other streams: look at the index before going to
+                    // the blocking pool for a read.
+                    let index = self.shared.index.read().expect("index lock");
+                    let len = index
+                        .streams
+                        .get(self.stream.as_str())
+                        .map_or(0, |s| s.positions.len() as u64);
+                    if len > self.next {
+                        break;
+                    }
+                    seen = index.count();
+                },
                 Ok((events, _)) => {
                     self.next = events.last().expect("non-empty").version.0 + 1;
                     self.buffer.extend(events);
