@@ -1204,6 +1204,9 @@ fn verify_open(shared: &Shared) -> Result<u64> {
     for (f, data_end) in &segments {
         let header = read_header(&f.path, &f.file, f.id)?;
         check_header_chain(&f.path, &header, &chain)?;
+        // What the records say, then held against the index: a wrong index (a tampered or buggy
+        // checkpoint) would misdirect reads and idempotency checks while every record is sound.
+        let mut seen = Vec::new();
         scan_segment(
             &f.path,
             &f.file,
@@ -1211,8 +1214,50 @@ fn verify_open(shared: &Shared) -> Result<u64> {
             *data_end,
             &mut chain,
             false,
-            &mut |_, _| {},
+            &mut |r, offset| {
+                seen.push((
+                    r.position,
+                    offset,
+                    r.version,
+                    r.commit_time,
+                    EventId(uuid::Uuid::from_bytes(r.id)),
+                    r.stream.to_owned(),
+                ))
+            },
         )?;
+        let index = shared.index.read().expect("index lock");
+        for (position, offset, version, time, id, stream) in seen {
+            let location = index.locate(position);
+            let disagree = if location.offset != offset || location.file.id != f.id {
+                Some(format!(
+                    "the index locates it at offset {}",
+                    location.offset
+                ))
+            } else if index.times[position as usize] != time {
+                Some("the index has another commit time".to_string())
+            } else if index.ids.get(&id) != Some(&position) {
+                Some(format!("the index maps its id {id} elsewhere"))
+            } else if index
+                .streams
+                .get(stream.as_str())
+                .and_then(|s| s.positions.get(version as usize))
+                != Some(&position)
+            {
+                Some(format!(
+                    "the index does not have it as version {version} of `{stream}`"
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = disagree {
+                return Err(corrupt(
+                    &f.path,
+                    offset,
+                    position,
+                    format!("the index disagrees with this record: {why}"),
+                ));
+            }
+        }
     }
     if chain.next_position != count || chain.prev_hash != head_hash {
         let (f, end) = segments.last().expect("a segment");

@@ -269,6 +269,18 @@ impl Checkpoint {
         })
     }
 
+    /// Where the row of `position` is in the file.
+    pub fn row_offset(&self, position: u64) -> u64 {
+        let mut p = position as usize;
+        for &(at, n) in &self.row_ranges {
+            if p < n {
+                return (at + p * ROW_LEN) as u64;
+            }
+            p -= n;
+        }
+        self.valid_len
+    }
+
     /// The offset of the last covered event.
     pub fn last_offset(&self) -> u32 {
         let &(at, n) = self.row_ranges.last().expect("a chunk");

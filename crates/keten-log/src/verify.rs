@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::format::{SEGMENT_HEADER_LEN, io_err};
+use crate::format::{SEGMENT_HEADER_LEN, corrupt, io_err};
+use crate::index::{checkpoint_path, decode_checkpoint};
 use crate::recovery::{
     Chain, check_contiguous, check_header_chain, list_segments, open_segment_file, read_header,
     scan_segment,
@@ -21,6 +22,9 @@ pub struct VerifyReport {
     pub head_hash: String,
     /// A torn write at the end of the last segment, which the next open would cut off.
     pub torn_tail: Option<TornTail>,
+    /// Events the index checkpoint covers, each row checked against its record; `None` when
+    /// there is no usable checkpoint (open then rebuilds the index).
+    pub checkpoint_events: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,13 +35,20 @@ pub struct TornTail {
 }
 
 /// Walks every segment of `dir`: headers, every record's CRC, the hash chain, positions and
-/// appends. Changes nothing and takes no lock, so on a live directory the tail being written may
+/// appends; and checks every row of the index checkpoint against its record. Changes nothing and takes no lock, so on a live directory the tail being written may
 /// show up as torn. The first damage is an [`crate::Error::Corrupt`] naming file, offset and
 /// position.
 pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let ids = list_segments(dir, false)?;
     check_contiguous(dir, &ids)?;
+    let checkpoint = match std::fs::read(checkpoint_path(dir)) {
+        Ok(bytes) => decode_checkpoint(bytes).ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(crate::Error::from_io(&checkpoint_path(dir), e)),
+    };
+    let mut rows = checkpoint.as_ref().map(|c| c.rows());
+    let mut mismatch: Option<(u64, String)> = None;
     let mut chain = Chain::start();
     let mut torn_tail = None;
     for (k, &id) in ids.iter().enumerate() {
@@ -53,7 +64,33 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             len,
             &mut chain,
             last,
-            &mut |_, _| {},
+            &mut |r, offset| {
+                let Some(row) = rows.as_mut().and_then(Iterator::next) else {
+                    return;
+                };
+                let (row_offset, ordinal, time, id) = row;
+                let ckpt = checkpoint.as_ref().expect("rows come from it");
+                let stream = ckpt.streams.get(ordinal as usize).map(|s| s.as_str());
+                let why = if u64::from(row_offset) != offset {
+                    Some(format!("offset {row_offset}, the record is at {offset}"))
+                } else if stream != Some(r.stream) {
+                    Some(format!(
+                        "stream {stream:?}, the record is in `{}`",
+                        r.stream
+                    ))
+                } else if time != r.commit_time {
+                    Some(format!("commit time {time}, the record {}", r.commit_time))
+                } else if id.0.as_bytes() != &r.id {
+                    Some(format!("id {id}"))
+                } else {
+                    None
+                };
+                if let Some(why) = why
+                    && mismatch.is_none()
+                {
+                    mismatch = Some((r.position, why));
+                }
+            },
         )?;
         if let Some(t) = scanned.torn {
             torn_tail = Some(TornTail {
@@ -63,11 +100,37 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             });
         }
     }
+    drop(rows);
+    if let Some((position, why)) = mismatch {
+        let ckpt = checkpoint.as_ref().expect("a mismatch needs a checkpoint");
+        return Err(corrupt(
+            &checkpoint_path(dir),
+            ckpt.row_offset(position),
+            position,
+            format!("the index checkpoint disagrees with the log: it has {why}"),
+        ));
+    }
+    let checkpoint_events = match &checkpoint {
+        Some(c) if c.count <= chain.next_position => Some(c.count),
+        Some(c) => {
+            return Err(corrupt(
+                &checkpoint_path(dir),
+                c.row_offset(chain.next_position),
+                chain.next_position,
+                format!(
+                    "the index checkpoint covers {} events but the log holds {}: acknowledged data missing",
+                    c.count, chain.next_position
+                ),
+            ));
+        }
+        None => None,
+    };
     Ok(VerifyReport {
         segments: ids.len() as u64,
         events: chain.next_position,
         head: chain.next_position.checked_sub(1).map(GlobalPosition),
         head_hash: chain.prev_hash.iter().map(|b| format!("{b:02x}")).collect(),
         torn_tail,
+        checkpoint_events,
     })
 }

@@ -252,6 +252,34 @@ async fn reopen_without_checkpoint_rebuilds_the_index() {
 }
 
 #[tokio::test]
+async fn a_forged_checkpoint_is_caught_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = populate(dir.path(), 100).await;
+    let ckpt = dir.path().join("index.ckpt");
+    let mut b = std::fs::read(&ckpt).unwrap();
+    // One chunk; its last row is the last event: give it another commit time and a valid CRC.
+    let n = b.len();
+    let time = n - 4 - 32 + 8;
+    let t = u64::from_le_bytes(b[time..time + 8].try_into().unwrap()) + 1;
+    b[time..time + 8].copy_from_slice(&t.to_le_bytes());
+    let crc = crc32c::crc32c(&b[..n - 4]);
+    b[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&ckpt, b).unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    match log.verify().await {
+        Err(Error::Corrupt {
+            position, reason, ..
+        }) => {
+            assert_eq!(position, events.last().unwrap().position);
+            assert!(reason.contains("commit time"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    log.close().await.unwrap();
+    assert_corrupt(verify_dir(dir.path()), &ckpt, (n - 4 - 32) as u64);
+}
+
+#[tokio::test]
 async fn torn_checkpoint_chunk_uses_the_chunks_before_it() {
     captured_warnings();
     let dir = tempfile::tempdir().unwrap();
@@ -588,6 +616,7 @@ async fn readers_and_verify_see_gap_free_prefixes_while_writers_roll_segments() 
     assert_eq!(report.head, Some(GlobalPosition(4 * 199 - 1)));
     assert_eq!(report.segments, segments(dir.path()).len() as u64);
     assert!(report.torn_tail.is_none());
+    assert_eq!(report.checkpoint_events, Some(4 * 199));
     assert_eq!(report.head_hash.len(), 64);
     assert_eq!(
         verify_dir(dir.path()).unwrap(),
