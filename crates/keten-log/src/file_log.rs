@@ -45,7 +45,8 @@ pub enum Durability {
     #[default]
     Fsync,
     /// Acknowledge after `write`, never flush: survives the process crashing, but power loss
-    /// or a kernel crash can lose acknowledged events. For tests and throwaway data only.
+    /// or a kernel crash can lose acknowledged events, and can leave damage that open refuses
+    /// (holes in more than the last write). For tests and throwaway data only.
     NoSyncUnsafe,
 }
 
