@@ -6,6 +6,7 @@ mod keten;
 mod nats;
 mod pg;
 mod raw;
+mod server;
 mod stats;
 mod workload;
 
@@ -31,6 +32,8 @@ enum Cmd {
     Log(LogArgs),
     /// keten's JetStream backend vs raw JetStream publishes (see `nats.rs`).
     Nats(nats::NatsArgs),
+    /// keten's Publish end to end over gRPC + mTLS, and the projection rebuild (see `server.rs`).
+    Server(server::ServerArgs),
 }
 
 #[derive(Parser)]
@@ -103,6 +106,7 @@ async fn main() -> Result<()> {
     let args = match Cli::parse().cmd {
         Cmd::Log(args) => args,
         Cmd::Nats(args) => return nats::run(args).await,
+        Cmd::Server(args) => return server::run(args).await,
     };
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let tmp = tempfile::Builder::new()

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use keten_domain::{Event, FamilyId, handle};
+use keten_domain::{Event, FamilyId, FamilyState, handle, validate};
 use keten_log::{AppendResult, EventId, EventStore, ExpectedVersion, ProposedEvent, StreamVersion};
-use keten_projection::Projections;
 use keten_projection::stored::{self, EventMetadata};
+use keten_projection::{FamilyView, Projections};
 
 use crate::auth::Caller;
 use crate::error::{Error, Result};
@@ -58,7 +58,7 @@ impl Publisher {
             .map(|(id, e)| stored::encode(*id, e, &meta))
             .collect();
         for attempt in 0..MAX_ATTEMPTS {
-            let (state, version) = self.projections.load_family(family).await?;
+            let (view, version) = self.current(family, &stream).await?;
             if !satisfies(expected, version) {
                 let refusal = Error::WrongExpectedVersion {
                     expected,
@@ -66,20 +66,12 @@ impl Publisher {
                 };
                 return self.first_answer_or(&stream, &proposed, refusal).await;
             }
-            let mut state = state;
-            let mut refused = None;
-            for (i, (_, event)) in events.iter().enumerate() {
-                if let Err(rejection) = handle(&mut state, event, &caller.actor, today) {
-                    refused = Some(Error::Rejected {
-                        index: i,
-                        rejection,
-                    });
-                    break;
-                }
-            }
-            if let Some(refusal) = refused {
+            if let Err(refusal) = check(&view, events, caller, today) {
                 return self.first_answer_or(&stream, &proposed, refusal).await;
             }
+            // Let go of the view before the append: the projection folds the new event into it
+            // next, and would have to copy the whole view if a reader still held it.
+            drop(view);
             let guard = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let started = Instant::now();
             let appended = self.store.append(&stream, guard, proposed.clone()).await;
@@ -112,6 +104,25 @@ impl Publisher {
         )))
     }
 
+    /// The family at its current version: the projection's view when it has caught up with
+    /// the stream, else folded from the log. Borrowed where possible, since a family's state
+    /// grows with its history and a publish of one event only needs to read it.
+    async fn current(
+        &self,
+        family: &FamilyId,
+        stream: &keten_log::StreamId,
+    ) -> Result<(State, Option<StreamVersion>)> {
+        let version = self.store.stream_version(stream).await?;
+        match (self.projections.family(family), version) {
+            (Some(view), Some(v)) if view.version == v => Ok((State::View(view), version)),
+            (None, None) => Ok((State::Owned(FamilyState::default()), None)),
+            _ => {
+                let (state, version) = keten_projection::load_family(&*self.store, family).await?;
+                Ok((State::Owned(state), version))
+            }
+        }
+    }
+
     /// If these events were already appended (a retry), the first answer; else `refusal`.
     async fn first_answer_or(
         &self,
@@ -127,6 +138,39 @@ impl Publisher {
             Err(e) => Err(map_append_error(e)),
         }
     }
+}
+
+enum State {
+    View(Arc<FamilyView>),
+    Owned(FamilyState),
+}
+
+impl State {
+    fn get(&self) -> &FamilyState {
+        match self {
+            State::View(v) => &v.state,
+            State::Owned(s) => s,
+        }
+    }
+}
+
+/// Every event in order against the state the ones before it leave. A single event is checked
+/// against the state as it is; only a batch needs a copy to evolve.
+fn check(
+    state: &State,
+    events: &[(EventId, Event)],
+    caller: &Caller,
+    today: NaiveDate,
+) -> Result<()> {
+    let rejected = |index, rejection| Error::Rejected { index, rejection };
+    if let [(_, event)] = events {
+        return validate(state.get(), event, &caller.actor, today).map_err(|r| rejected(0, r));
+    }
+    let mut evolving = state.get().clone();
+    for (i, (_, event)) in events.iter().enumerate() {
+        handle(&mut evolving, event, &caller.actor, today).map_err(|r| rejected(i, r))?;
+    }
+    Ok(())
 }
 
 fn map_append_error(e: keten_log::Error) -> Error {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use keten::client::{Session, connect};
+use keten::pki::write_pki;
 use keten::{report, scenario};
 use keten_domain::FamilyId;
 use keten_log::Durability;
@@ -19,7 +20,6 @@ use keten_server::config::Config;
 use tokio::sync::oneshot;
 
 use crate::cli::DemoArgs;
-use crate::cmd::dev_pki::write_pki;
 use crate::cmd::serve::{runtime, serve};
 use crate::settings::load_config;
 
