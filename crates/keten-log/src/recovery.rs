@@ -99,11 +99,17 @@ pub fn check_contiguous(dir: &Path, ids: &[u64]) -> Result<()> {
     for (i, &id) in ids.iter().enumerate() {
         if id != i as u64 {
             let missing = segment_path(dir, i as u64);
+            // The events just before the next present segment are missing for sure.
+            let next_start = open_segment_file(dir, id, false)
+                .and_then(|f| read_header(&f.path, &f.file, id))
+                .map_or(0, |h| h.first_position);
             return Err(corrupt(
                 &missing,
                 0,
-                0,
-                format!("segment {i} is missing (the next one present is {id})"),
+                next_start.saturating_sub(1),
+                format!(
+                    "segment {i} is missing (the next one present, {id}, starts at position {next_start})"
+                ),
             ));
         }
     }
