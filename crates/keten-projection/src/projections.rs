@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::fold::{self, Anchor, FamilyView, Views};
+use crate::query::Decoded;
 use crate::{query, snapshot, stored};
 
 /// Events folded under the lock at once at most, when the subscription has that many ready.
@@ -191,8 +192,6 @@ impl Projections {
             failure: OnceLock::new(),
             started_from,
         });
-        let events = store.subscribe_all(after.map(|a| a.position), SubscriptionFilter::all());
-        let events = events.await?;
         let (commands, rx) = mpsc::channel(8);
         let fold = FoldTask {
             inner: inner.clone(),
@@ -201,7 +200,7 @@ impl Projections {
             since_snapshot: 0,
             background: None,
         };
-        let task = tokio::spawn(fold.run(events, rx));
+        let task = tokio::spawn(fold.run(store.clone(), rx));
         Ok(Self {
             inner,
             store,
@@ -381,8 +380,23 @@ struct FoldTask {
 }
 
 impl FoldTask {
-    async fn run(mut self, events: keten_log::EventStream, mut commands: mpsc::Receiver<Command>) {
-        let mut events = events.ready_chunks(MAX_BATCH);
+    async fn run(mut self, store: Arc<dyn EventStore>, mut commands: mpsc::Receiver<Command>) {
+        // Catch up by reading (faster than the subscription: read, decode and fold overlap),
+        // then subscribe after the last event folded. Commands wait until caught up.
+        let caught_up = query::fold_log(store.as_ref(), self.anchor, |decoded, _, _| {
+            self.fold_decoded(decoded)?;
+            self.maybe_snapshot();
+            Ok(())
+        })
+        .await;
+        if let Err(e) = caught_up {
+            return self.stop(e, commands).await;
+        }
+        let after = self.anchor.map(|a| a.position);
+        let mut events = match store.subscribe_all(after, SubscriptionFilter::all()).await {
+            Ok(events) => events.ready_chunks(MAX_BATCH),
+            Err(e) => return self.stop(e.into(), commands).await,
+        };
         loop {
             tokio::select! {
                 biased;
@@ -401,28 +415,11 @@ impl FoldTask {
                 },
                 batch = events.next() => {
                     let result = match batch {
-                        Some(batch) => self.fold(batch),
+                        Some(batch) => self.fold_live(batch),
                         None => Err(Error::Log(keten_log::Error::Closed)),
                     };
                     if let Err(e) = result {
-                        self.finish_background().await;
-                        self.inner.fail(e);
-                        // Stay for commands: they answer with the failure.
-                        let stopped =
-                            || Error::Stopped(self.inner.failure.get().expect("failed").clone());
-                        while let Some(command) = commands.recv().await {
-                            match command {
-                                Command::Snapshot(reply) => {
-                                    let _ = reply.send(Err(stopped()));
-                                }
-                                // Shutting down a stopped projection is not an error.
-                                Command::Shutdown(reply) => {
-                                    let _ = reply.send(Ok(()));
-                                    return;
-                                }
-                            }
-                        }
-                        return;
+                        return self.stop(e, commands).await;
                     }
                     self.maybe_snapshot();
                 }
@@ -430,52 +427,74 @@ impl FoldTask {
         }
     }
 
-    /// Decodes the batch outside the lock, then folds it under the lock in one go.
-    fn fold(&mut self, batch: Vec<keten_log::Result<RecordedEvent>>) -> Result<()> {
-        let mut decoded = Vec::with_capacity(batch.len());
+    /// Records the failure and stays to answer commands with it, folding nothing more.
+    async fn stop(mut self, error: Error, mut commands: mpsc::Receiver<Command>) {
+        self.finish_background().await;
+        self.inner.fail(error);
+        let stopped = || Error::Stopped(self.inner.failure.get().expect("failed").clone());
+        while let Some(command) = commands.recv().await {
+            match command {
+                Command::Snapshot(reply) => {
+                    let _ = reply.send(Err(stopped()));
+                }
+                // Shutting down a stopped projection is not an error.
+                Command::Shutdown(reply) => {
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decodes a batch from the subscription outside the lock, then folds what decoded.
+    fn fold_live(&mut self, batch: Vec<keten_log::Result<RecordedEvent>>) -> Result<()> {
+        let mut records = Vec::with_capacity(batch.len());
         let mut failure = None;
         for item in batch {
-            match item.map_err(Error::from).and_then(|rec| {
-                let event = fold::decode_for_fold(&rec)?;
-                Ok((rec, event))
-            }) {
-                Ok(pair) => decoded.push(pair),
+            match item {
+                Ok(rec) => records.push(rec),
                 Err(e) => {
-                    // Fold what came before it, so that the position names the last good event.
-                    failure = Some(e);
+                    failure = Some(e.into());
                     break;
                 }
             }
         }
-        if !decoded.is_empty() {
-            let mut views = self.inner.views.write().expect("views lock");
-            let mut folded: Option<&RecordedEvent> = None;
-            let mut result = Ok(());
-            for (rec, event) in &decoded {
-                if let Some(event) = event
-                    && let Err(e) = fold::apply(&mut views, rec, event)
-                {
-                    result = Err(e);
-                    break;
-                }
-                folded = Some(rec);
-            }
-            if let Some(last) = folded {
-                self.anchor = Some(Anchor {
-                    position: last.position,
-                    id: last.id,
-                });
-            }
-            drop(views);
-            self.since_snapshot += decoded.len() as u64;
-            let position = self.anchor.map(|a| a.position);
-            self.inner.progress.send_modify(|p| p.position = position);
-            result?;
-        }
-        match failure {
+        let (decoded, bad) = query::decode_batch(records);
+        // A fold error comes before the decode error: it is at an earlier position.
+        self.fold_decoded(&decoded)?;
+        match bad.or(failure) {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Folds decoded events under the lock in one go, then publishes the new position. A
+    /// failure to fold stops the batch there, after the last event that folded.
+    fn fold_decoded(&mut self, decoded: &Decoded) -> Result<()> {
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        let mut views = self.inner.views.write().expect("views lock");
+        let mut result = Ok(());
+        let mut folded = 0u64;
+        for (rec, event) in decoded {
+            if let Some(event) = event
+                && let Err(e) = fold::apply(&mut views, rec, event)
+            {
+                result = Err(e);
+                break;
+            }
+            self.anchor = Some(Anchor {
+                position: rec.position,
+                id: rec.id,
+            });
+            folded += 1;
+        }
+        drop(views);
+        self.since_snapshot += folded;
+        let position = self.anchor.map(|a| a.position);
+        self.inner.progress.send_modify(|p| p.position = position);
+        result
     }
 
     fn cut(&self) -> Option<(Anchor, Vec<Arc<FamilyView>>)> {

@@ -170,16 +170,22 @@ impl RebuildReport {
 /// Folds the whole log from scratch, as the log stands when called, into one view per family;
 /// for `keten replay` and for checking that the live projection is deterministic.
 /// `progress(done, total)` is called after each batch of events.
-///
-/// Reading and folding overlap: the next batch is read (on the log's blocking thread) while the
-/// current one is decoded and folded.
 pub async fn rebuild(
     store: &dyn EventStore,
-    progress: impl FnMut(u64, u64),
+    mut progress: impl FnMut(u64, u64),
 ) -> Result<RebuildReport> {
     let started = Instant::now();
     let mut views = Views::new();
-    let (events, anchor) = fold_log(store, &mut views, None, progress).await?;
+    let (events, anchor) = fold_log(store, None, |batch, done, total| {
+        for (rec, event) in batch {
+            if let Some(event) = event {
+                fold::apply(&mut views, rec, event)?;
+            }
+        }
+        progress(done, total);
+        Ok(())
+    })
+    .await?;
     Ok(RebuildReport {
         events,
         families: views.len() as u64,
@@ -189,22 +195,30 @@ pub async fn rebuild(
     })
 }
 
-/// Folds the log after `after` up to its head at the time of the call into `views`; returns
-/// the number of events folded and the last one.
+/// A batch of stored events with their decoded payloads (`None` for streams that are not
+/// families').
+pub(crate) type Decoded = Vec<(RecordedEvent, Option<keten_domain::Event>)>;
+
+/// Reads the log after `after` up to its head at the time of the call, decodes it, and hands
+/// it to `sink` batch by batch in order with the count done and the total; returns the number
+/// of events and the last one.
+///
+/// Three stages overlap: batch n+1 is read (on the log's blocking thread) and batch n decoded
+/// (on another blocking thread) while batch n-1 is folded here. Decoding JSON is most of the
+/// work, so this is what lets a rebuild use more than one core.
 pub(crate) async fn fold_log(
     store: &dyn EventStore,
-    views: &mut Views,
     after: Option<Anchor>,
-    mut progress: impl FnMut(u64, u64),
+    mut sink: impl FnMut(&Decoded, u64, u64) -> Result<()>,
 ) -> Result<(u64, Option<Anchor>)> {
     let Some(head) = store.head().await? else {
         return Ok((0, after));
     };
     let first = after.map_or(0, |a| a.position.0 + 1);
-    let total = (head.0 + 1).saturating_sub(first);
-    let mut anchor = after;
-    let mut done = 0u64;
-    let mut next = first;
+    if first > head.0 {
+        return Ok((0, after));
+    }
+    let total = head.0 + 1 - first;
     let read = |from: u64| {
         store.read_all(
             ReadFrom::At(GlobalPosition(from)),
@@ -213,40 +227,66 @@ pub(crate) async fn fold_log(
             Until::Position(head),
         )
     };
-    if next > head.0 {
-        return Ok((0, anchor));
-    }
-    let mut batch = read(next).await?;
-    while !batch.is_empty() {
-        next = batch.last().expect("non-empty").position.0 + 1;
-        let more = next <= head.0;
-        let fold_batch = async {
-            for rec in &batch {
-                if let Some(event) = fold::decode_for_fold(rec)? {
-                    fold::apply(views, rec, &event)?;
-                }
-            }
-            Ok::<_, Error>(())
-        };
+    let mut anchor = after;
+    let mut done = 0u64;
+    let mut batch = read(first).await?;
+    let mut decoding: Option<tokio::task::JoinHandle<(Decoded, Option<Error>)>> = None;
+    loop {
+        let next = batch.last().map(|last| last.position.0 + 1);
+        let more = next.is_some_and(|n| n <= head.0);
+        let decode_now = (!batch.is_empty()).then(|| {
+            let batch = std::mem::take(&mut batch);
+            tokio::task::spawn_blocking(move || decode_batch(batch))
+        });
+        let previous = decoding.take();
         let (read_next, folded) = tokio::join!(
             async {
-                if more {
-                    read(next).await
-                } else {
-                    Ok(Vec::new())
+                match next {
+                    Some(n) if more => read(n).await,
+                    _ => Ok(Vec::new()),
                 }
             },
-            fold_batch
+            async {
+                let Some(job) = previous else {
+                    return Ok(());
+                };
+                let (decoded, failure) = job.await.map_err(|e| {
+                    Error::Log(keten_log::Error::Backend(format!("decode task: {e}")))
+                })?;
+                // What decoded before a bad event is folded, so that the error comes after
+                // the last good event, as with the live subscription.
+                if let Some((last, _)) = decoded.last() {
+                    done += decoded.len() as u64;
+                    let last = Anchor {
+                        position: last.position,
+                        id: last.id,
+                    };
+                    sink(&decoded, done, total)?;
+                    anchor = Some(last);
+                }
+                match failure {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
         );
         folded?;
-        let last = batch.last().expect("non-empty");
-        anchor = Some(Anchor {
-            position: last.position,
-            id: last.id,
-        });
-        done += batch.len() as u64;
-        progress(done, total);
         batch = read_next?;
+        decoding = decode_now;
+        if decoding.is_none() {
+            return Ok((done, anchor));
+        }
     }
-    Ok((done, anchor))
+}
+
+/// Decodes a batch up to its first bad event; returns what decoded, and the error if any.
+pub(crate) fn decode_batch(batch: Vec<RecordedEvent>) -> (Decoded, Option<Error>) {
+    let mut decoded = Vec::with_capacity(batch.len());
+    for rec in batch {
+        match fold::decode_for_fold(&rec) {
+            Ok(event) => decoded.push((rec, event)),
+            Err(e) => return (decoded, Some(e)),
+        }
+    }
+    (decoded, None)
 }
