@@ -283,10 +283,7 @@ impl BundleReport {
             ),
             Check::Order => "global positions strictly increase".into(),
             Check::Versions if self.events == 0 => "no events".into(),
-            Check::Versions => format!(
-                "stream versions 0..={} without gap",
-                self.events - 1
-            ),
+            Check::Versions => format!("stream versions 0..={} without gap", self.events - 1),
             Check::Plaintext => format!(
                 "{} plaintext payloads, each of an event in the bundle (not covered by the proofs: \
                  they are what keten decrypted)",
@@ -326,7 +323,8 @@ impl fmt::Display for BundleReport {
                     None => writeln!(f, "FAILS  {check}: {}", failure.reason)?,
                 }
             }
-            if !failed && !(check == Check::Plaintext && self.plaintexts == 0) {
+            let nothing_to_say = check == Check::Plaintext && self.plaintexts == 0;
+            if !failed && !nothing_to_say {
                 writeln!(f, "holds  {check}: {}", self.holds_line(check))?;
             }
         }

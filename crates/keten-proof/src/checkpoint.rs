@@ -95,7 +95,12 @@ pub fn note_verifier_key(name: &str, key: &VerifyingKey) -> String {
 }
 
 impl Checkpoint {
-    pub fn new(origin: impl Into<String>, tree_size: u64, root_hash: Hash, time: CommitTime) -> Self {
+    pub fn new(
+        origin: impl Into<String>,
+        tree_size: u64,
+        root_hash: Hash,
+        time: CommitTime,
+    ) -> Self {
         Self {
             origin: origin.into(),
             tree_size,

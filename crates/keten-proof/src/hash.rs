@@ -55,7 +55,7 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>> {
         }
     }
     let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(Error::MalformedBundle("hex of odd length".into()));
     }
     s.chunks(2)
@@ -68,7 +68,7 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>> {
 
 /// Hex of exactly 32 bytes to a [`Hash`].
 pub fn hash_from_hex(s: &str) -> Result<Hash> {
-    from_hex(s)?
-        .try_into()
-        .map_err(|v: Vec<u8>| Error::MalformedBundle(format!("a hash has 32 bytes, not {}", v.len())))
+    from_hex(s)?.try_into().map_err(|v: Vec<u8>| {
+        Error::MalformedBundle(format!("a hash has 32 bytes, not {}", v.len()))
+    })
 }

@@ -119,7 +119,7 @@ impl TreeBuilder {
         self.leaves.push(hash);
         let n = self.leaves.len() as u64;
         let block = 1u64 << CACHED_FROM;
-        if n % block != 0 {
+        if !n.is_multiple_of(block) {
             return;
         }
         let node = self.low_node(CACHED_FROM, n / block - 1);
@@ -264,7 +264,7 @@ impl TreeBuilder {
         if n == 0 {
             return empty_root();
         }
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             let level = n.trailing_zeros();
             return self.node(level, start >> level);
         }

@@ -27,7 +27,9 @@ pub fn verify_inclusion(
     let mut r = *leaf_hash;
     for p in proof {
         if sn == 0 {
-            return Err(invalid("the inclusion proof is longer than the tree is deep"));
+            return Err(invalid(
+                "the inclusion proof is longer than the tree is deep",
+            ));
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = hash_children(p, &r);
@@ -44,10 +46,14 @@ pub fn verify_inclusion(
         sn >>= 1;
     }
     if sn != 0 {
-        return Err(invalid("the inclusion proof is shorter than the tree is deep"));
+        return Err(invalid(
+            "the inclusion proof is shorter than the tree is deep",
+        ));
     }
     if r != *root {
-        return Err(invalid("the root computed from the leaf and its path differs from the root"));
+        return Err(invalid(
+            "the root computed from the leaf and its path differs from the root",
+        ));
     }
     Ok(())
 }
@@ -112,7 +118,9 @@ pub fn verify_consistency(
     // 6.
     for c in &path[1..] {
         if sn == 0 {
-            return Err(invalid("the consistency proof is longer than the tree is deep"));
+            return Err(invalid(
+                "the consistency proof is longer than the tree is deep",
+            ));
         }
         if fn_ & 1 == 1 || fn_ == sn {
             fr = hash_children(c, &fr);
@@ -131,7 +139,9 @@ pub fn verify_consistency(
     }
     // 7.
     if sn != 0 {
-        return Err(invalid("the consistency proof is shorter than the tree is deep"));
+        return Err(invalid(
+            "the consistency proof is shorter than the tree is deep",
+        ));
     }
     if fr != *old_root {
         return Err(invalid(
