@@ -103,7 +103,19 @@ struct Results {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = match Cli::parse().cmd {
+    let cli = Cli::parse();
+    // Two runs at once would measure each other: a second one waits for the first.
+    let lock_path = std::env::temp_dir().join("keten-bench.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        progress(&format!(
+            "another keten-bench run holds {}; waiting for it",
+            lock_path.display()
+        ));
+        lock.lock()?;
+    }
+    let args = match cli.cmd {
         Cmd::Log(args) => args,
         Cmd::Nats(args) => return nats::run(args).await,
         Cmd::Server(args) => return server::run(args).await,

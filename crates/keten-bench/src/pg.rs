@@ -9,8 +9,12 @@ use tokio_postgres::{Client, NoTls};
 use crate::stats::{self, Measured};
 use crate::workload::{EVENT_TYPE, payload};
 
-/// A schema of its own so a run never touches another user's `events` table in the database.
-const SCHEMA: &str = "keten_bench";
+/// A schema of its own, so a run never touches another user's `events` table in the database,
+/// nor another run's.
+fn schema() -> &'static str {
+    static SCHEMA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| format!("keten_bench_{}", std::process::id()))
+}
 
 pub async fn connect(conn: &str) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(conn, NoTls)
@@ -24,7 +28,8 @@ pub async fn connect(conn: &str) -> Result<Client> {
     // The server default is `on`; set it anyway so a changed default can't flatter the figures.
     client
         .batch_execute(&format!(
-            "SET synchronous_commit = on; SET search_path = {SCHEMA}"
+            "SET synchronous_commit = on; SET search_path = {}",
+            schema()
         ))
         .await?;
     Ok(client)
@@ -39,16 +44,17 @@ pub async fn setup(conn: &str) -> Result<()> {
     }
     client
         .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-             DROP TABLE IF EXISTS {SCHEMA}.events;
-             CREATE TABLE {SCHEMA}.events (
+            "CREATE SCHEMA IF NOT EXISTS {s};
+             DROP TABLE IF EXISTS {s}.events;
+             CREATE TABLE {s}.events (
                  global_position bigserial PRIMARY KEY,
                  stream_id text NOT NULL,
                  version bigint NOT NULL,
                  type text NOT NULL,
                  data jsonb NOT NULL,
                  UNIQUE (stream_id, version)
-             );"
+             );",
+            s = schema()
         ))
         .await?;
     Ok(())
@@ -58,7 +64,7 @@ pub async fn setup(conn: &str) -> Result<()> {
 pub async fn truncate(conn: &str) -> Result<()> {
     let client = connect(conn).await?;
     client
-        .batch_execute(&format!("TRUNCATE {SCHEMA}.events RESTART IDENTITY"))
+        .batch_execute(&format!("TRUNCATE {}.events RESTART IDENTITY", schema()))
         .await?;
     Ok(())
 }
@@ -66,7 +72,7 @@ pub async fn truncate(conn: &str) -> Result<()> {
 pub async fn drop_schema(conn: &str) -> Result<()> {
     let client = connect(conn).await?;
     client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema()))
         .await?;
     Ok(())
 }
