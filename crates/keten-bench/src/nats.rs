@@ -5,6 +5,7 @@
 //! keten at least 80% of raw JetStream at the same concurrency, judged in the run.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -26,10 +27,16 @@ pub struct NatsArgs {
     /// Concurrent clients, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
     clients: Vec<usize>,
+    /// Rounds over all cases; a case's rounds are pooled.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Outstanding acks of the one pipelined raw publisher (a context row, not a target).
     #[arg(long, default_value_t = 256)]
     window: usize,
 }
+
+/// Event ids, unique over the run.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One client's task: events written and their latencies.
 type Client = tokio::task::JoinHandle<Result<(u64, Histogram<u64>)>>;
@@ -44,6 +51,13 @@ struct Row {
 }
 
 impl Row {
+    /// Adds another round of the same case: rate over the summed time, latencies merged.
+    fn pool(&mut self, other: Row) {
+        self.events += other.events;
+        self.elapsed += other.elapsed;
+        self.hist.add(&other.hist).expect("same bounds");
+    }
+
     fn rate(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
@@ -70,8 +84,7 @@ impl Servers {
 }
 
 pub async fn run(args: NatsArgs) -> Result<()> {
-    let mut rows = Vec::new();
-    let mut case = 0;
+    let mut rows: Vec<Row> = Vec::new();
     for (topology, replicas) in [("1 node", 1), ("3-node cluster", 3)] {
         let servers = tokio::task::spawn_blocking(move || {
             if replicas == 1 {
@@ -81,28 +94,47 @@ pub async fn run(args: NatsArgs) -> Result<()> {
             }
         })
         .await?;
-        for &clients in &args.clients {
-            case += 1;
+        // One raw stream and one keten log per client count, kept over the rounds.
+        let mut setups = Vec::new();
+        for (i, &clients) in args.clients.iter().enumerate() {
             let opts = NatsLogOptions {
-                stream: format!("BENCH{case}"),
-                subject_prefix: format!("bench{case}"),
+                stream: format!("BENCH{i}"),
+                subject_prefix: format!("bench{i}"),
                 replicas,
                 fsync: FsyncCheck::Verify {
                     monitor_urls: servers.monitors(),
                 },
                 ..NatsLogOptions::default()
             };
-            rows.push(raw(&servers, &opts, clients, &args, topology).await?);
-            rows.push(keten(&servers, &opts, clients, &args, topology).await?);
+            let js = raw_stream(&servers.url(), &opts).await?;
+            let log = Arc::new(
+                NatsLog::connect(&servers.url(), opts.clone())
+                    .await
+                    .context("keten NatsLog")?,
+            );
+            setups.push((clients, opts, js, log));
         }
-        case += 1;
-        let opts = NatsLogOptions {
-            stream: format!("BENCH{case}"),
-            subject_prefix: format!("bench{case}"),
-            replicas,
-            ..NatsLogOptions::default()
-        };
-        rows.push(pipelined(&servers, &opts, &args, topology).await?);
+        // Cases take turns, round after round, and each case's rounds are pooled, so drift in
+        // the shared machine's load falls on both alike.
+        let mut pooled: Vec<Row> = Vec::new();
+        for _ in 0..args.rounds {
+            let mut round = Vec::new();
+            for (clients, opts, js, log) in &setups {
+                round.push(raw(js, &opts.subject_prefix, *clients, &args, topology).await?);
+                round.push(keten(log, *clients, &args, topology).await?);
+            }
+            let (_, opts, js, _) = &setups[0];
+            round.push(pipelined(js, &opts.subject_prefix, &args, topology).await?);
+            if pooled.is_empty() {
+                pooled = round;
+            } else {
+                for (p, r) in pooled.iter_mut().zip(round) {
+                    p.pool(r);
+                }
+            }
+        }
+        rows.extend(pooled);
+        drop(setups);
         drop(servers);
     }
     print(&rows);
@@ -133,13 +165,12 @@ async fn connect(url: &str) -> Result<async_nats::Client> {
 /// Each client publishes one event and awaits its ack, like an append; the clients share one
 /// connection, so their acks are pipelined on it.
 async fn raw(
-    servers: &Servers,
-    opts: &NatsLogOptions,
+    js: &async_nats::jetstream::Context,
+    prefix: &str,
     clients: usize,
     args: &NatsArgs,
     topology: &'static str,
 ) -> Result<Row> {
-    let js = raw_stream(&servers.url(), opts).await?;
     let payload = bytes_of(args.payload);
     let until = Instant::now() + Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
@@ -147,7 +178,7 @@ async fn raw(
         .map(|c| {
             let js = js.clone();
             let payload = payload.clone();
-            let subject = format!("raw{}.e.client-{c}", opts.subject_prefix);
+            let subject = format!("raw{prefix}.e.client-{c}");
             tokio::spawn(async move {
                 let mut hist = histogram();
                 let mut n = 0u64;
@@ -168,14 +199,13 @@ async fn raw(
 
 /// One publisher keeping `window` acks outstanding: what the connection can carry.
 async fn pipelined(
-    servers: &Servers,
-    opts: &NatsLogOptions,
+    js: &async_nats::jetstream::Context,
+    prefix: &str,
     args: &NatsArgs,
     topology: &'static str,
 ) -> Result<Row> {
-    let js = raw_stream(&servers.url(), opts).await?;
     let payload = bytes_of(args.payload);
-    let subject = format!("raw{}.e.pipelined", opts.subject_prefix);
+    let subject = format!("raw{prefix}.e.pipelined");
     let until = Instant::now() + Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     let mut inflight = std::collections::VecDeque::new();
@@ -204,17 +234,11 @@ async fn pipelined(
 
 /// Each client appends one event at a time to its own keten stream.
 async fn keten(
-    servers: &Servers,
-    opts: &NatsLogOptions,
+    log: &Arc<NatsLog>,
     clients: usize,
     args: &NatsArgs,
     topology: &'static str,
 ) -> Result<Row> {
-    let log = Arc::new(
-        NatsLog::connect(&servers.url(), opts.clone())
-            .await
-            .context("keten NatsLog")?,
-    );
     let payload = bytes_of(args.payload);
     let until = Instant::now() + Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
@@ -230,7 +254,7 @@ async fn keten(
                 while Instant::now() < until {
                     let event = ProposedEvent {
                         id: EventId(uuid::Uuid::from_u128(
-                            ((c as u128) << 64) | n as u128 | (1 << 127),
+                            NEXT_ID.fetch_add(1, Ordering::Relaxed) as u128,
                         )),
                         event_type: ty.clone(),
                         metadata: Vec::new(),

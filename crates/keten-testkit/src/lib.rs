@@ -474,7 +474,9 @@ mod tests {
         let xtask = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xtask/src/main.rs");
         let text = std::fs::read_to_string(xtask).expect("read xtask");
         assert!(
-            text.contains(&format!("NATS_SERVER_VERSION: &str = \"{PINNED_NATS_SERVER}\"")),
+            text.contains(&format!(
+                "NATS_SERVER_VERSION: &str = \"{PINNED_NATS_SERVER}\""
+            )),
             "xtask installs another nats-server than the kit looks for"
         );
     }
