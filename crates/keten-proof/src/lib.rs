@@ -48,4 +48,4 @@ pub use keys::{
 };
 pub use leaf::{LEAF_ENCODING_V1, LeafFields, leaf_bytes, leaf_hash};
 pub use tree::TreeBuilder;
-pub use verify::{verify_consistency, verify_inclusion};
+pub use verify::{verify_checkpoint_consistency, verify_consistency, verify_inclusion};

@@ -12,8 +12,11 @@
 //! 28 bytes per leaf. About 36 bytes per event, 36 MB per million (plus `Vec` growth slack,
 //! up to twice that transiently; see [`TreeBuilder::memory_bytes`]).
 
-use keten_log::{Direction, EventStore, GlobalPosition, ReadFrom, RecordedEvent, Until};
+use keten_log::{
+    CommitTime, Direction, EventStore, GlobalPosition, ReadFrom, RecordedEvent, Until,
+};
 
+use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::hash::{Hash, empty_root, hash_children};
 use crate::leaf::leaf_hash;
@@ -165,6 +168,11 @@ impl TreeBuilder {
     pub fn root_at(&self, size: u64) -> Result<Hash> {
         self.check_size("tree size", size)?;
         Ok(self.mth(0, size, &self.right_edge(size)))
+    }
+
+    /// An unsigned checkpoint of the whole tree as it stands, made at `time`.
+    pub fn checkpoint(&self, origin: impl Into<String>, time: CommitTime) -> Checkpoint {
+        Checkpoint::new(origin, self.size(), self.root(), time)
     }
 
     /// The audit path of RFC 6962 §2.1.1 for leaf `index` in the tree of `size` leaves, from the

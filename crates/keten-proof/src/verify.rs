@@ -1,6 +1,9 @@
 //! The offline verifiers, step for step as RFC 9162 §2.1.3.2 and §2.1.4.2 write them, so that an
 //! auditor can hold this code against the RFC. They need nothing but hashes.
 
+use ed25519_dalek::VerifyingKey;
+
+use crate::checkpoint::SignedCheckpoint;
 use crate::error::{Error, Result};
 use crate::hash::{Hash, empty_root, hash_children};
 
@@ -154,4 +157,31 @@ pub fn verify_consistency(
         ));
     }
     Ok(())
+}
+
+/// Checks that the signed checkpoint `new` extends `old`: both are signed by `key` for one
+/// origin, and `proof` shows that the log of `new` begins with the log of `old`. What an auditor
+/// who kept an old checkpoint asks of a new one.
+pub fn verify_checkpoint_consistency(
+    old: &SignedCheckpoint,
+    new: &SignedCheckpoint,
+    proof: &[Hash],
+    key: &VerifyingKey,
+) -> Result<()> {
+    old.verify(key)?;
+    new.verify(key)?;
+    let (old, new) = (&old.checkpoint, &new.checkpoint);
+    if old.origin != new.origin {
+        return Err(invalid(format!(
+            "the checkpoints are of two logs, `{}` and `{}`",
+            old.origin, new.origin
+        )));
+    }
+    verify_consistency(
+        old.tree_size,
+        new.tree_size,
+        &old.root_hash,
+        &new.root_hash,
+        proof,
+    )
 }

@@ -128,3 +128,42 @@ fn key_files_save_and_load_and_a_key_is_never_overwritten() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn a_later_checkpoint_extends_an_earlier_one_and_a_rewritten_log_does_not() {
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let mut tree = keten_proof::TreeBuilder::new();
+    let mut forged = keten_proof::TreeBuilder::new();
+    for i in 0u32..50 {
+        tree.push_leaf_hash(hash_leaf_bytes(&i.to_be_bytes()));
+        let rewritten = if i == 17 { 1017 } else { i };
+        forged.push_leaf_hash(hash_leaf_bytes(&rewritten.to_be_bytes()));
+    }
+    let sign = |t: &keten_proof::TreeBuilder, size: u64| {
+        Checkpoint::new(
+            "keten.test/log",
+            size,
+            t.root_at(size).unwrap(),
+            CommitTime(size),
+        )
+        .sign(&key)
+        .unwrap()
+    };
+    let old = sign(&tree, 20);
+    let new = sign(&tree, 50);
+    let proof = tree.consistency_proof(20, 50).unwrap();
+    keten_proof::verify_checkpoint_consistency(&old, &new, &proof, &key.verifying_key()).unwrap();
+
+    let rewritten = sign(&forged, 50);
+    let proof = forged.consistency_proof(20, 50).unwrap();
+    let err =
+        keten_proof::verify_checkpoint_consistency(&old, &rewritten, &proof, &key.verifying_key())
+            .unwrap_err();
+    assert!(err.to_string().contains("earlier log was changed"), "{err}");
+
+    let other = SigningKey::from_bytes(&[4; 32]);
+    assert!(
+        keten_proof::verify_checkpoint_consistency(&old, &new, &proof, &other.verifying_key())
+            .is_err()
+    );
+}
