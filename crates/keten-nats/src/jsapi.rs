@@ -15,6 +15,8 @@ const WRONG_LAST_SEQUENCE: u64 = 10071;
 
 /// Most messages one batched direct get asks for.
 pub const FETCH_BATCH: u64 = 256;
+/// Most bytes one batched direct get asks for (at least one message always comes).
+const FETCH_MAX_BYTES: u64 = 4 << 20;
 
 /// One stored message, as a direct get or a stream get returns it.
 pub struct Fetched {
@@ -174,7 +176,12 @@ impl Js {
         subject: Option<&str>,
     ) -> Result<Vec<Fetched>> {
         let api = format!("$JS.API.DIRECT.GET.{}", self.stream);
-        let mut req = serde_json::json!({ "seq": from, "batch": count.min(FETCH_BATCH) });
+        // max_bytes bounds one answer when events are large (256 of 1 MiB each otherwise).
+        let mut req = serde_json::json!({
+            "seq": from,
+            "batch": count.min(FETCH_BATCH),
+            "max_bytes": FETCH_MAX_BYTES,
+        });
         if let Some(s) = subject {
             req["next_by_subj"] = s.into();
         }
