@@ -19,6 +19,7 @@
 //! date and [`today`] reads the wall clock, both without chrono's `clock` feature.
 
 mod error;
+mod fast;
 mod fold;
 mod projections;
 mod query;

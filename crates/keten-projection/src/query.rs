@@ -9,8 +9,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use keten_domain::{FamilyId, FamilyState};
 use keten_log::{
-    CommitTime, Direction, EventStore, GlobalPosition, ReadFrom, RecordedEvent, StreamVersion,
-    Until,
+    CommitTime, Direction, EventId, EventStore, GlobalPosition, ReadFrom, RecordedEvent,
+    StreamVersion, Until,
 };
 
 use crate::error::{Error, Result};
@@ -156,12 +156,25 @@ pub struct RebuildReport {
     pub families: u64,
     /// The position of the last event folded; `None` for an empty log.
     pub last_position: Option<GlobalPosition>,
+    /// The id of that event (what a snapshot of this rebuild is checked by).
+    pub last_event_id: Option<EventId>,
     pub elapsed: Duration,
     /// Every family, in family id order.
     pub views: Vec<Arc<FamilyView>>,
 }
 
 impl RebuildReport {
+    /// Writes the rebuilt views as the projection's snapshot in `dir` (see [`crate::snapshot`]),
+    /// so that the next start resumes from it; nothing for an empty log. Blocking.
+    pub fn write_snapshot(&self, dir: &std::path::Path) -> Result<()> {
+        match (self.last_position, self.last_event_id) {
+            (Some(position), Some(id)) => {
+                crate::snapshot::write(dir, Anchor { position, id }, &self.views)
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn events_per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -190,6 +203,7 @@ pub async fn rebuild(
         events,
         families: views.len() as u64,
         last_position: anchor.map(|a| a.position),
+        last_event_id: anchor.map(|a| a.id),
         elapsed: started.elapsed(),
         views: views.into_values().collect(),
     })

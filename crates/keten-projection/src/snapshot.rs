@@ -544,7 +544,7 @@ pub fn round_trip(state: &FamilyState) -> FamilyState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use keten_domain::Event;
     use keten_domain::zrm::{Zrm2017Domain, ZrmScore, ZrmScores};
 
@@ -556,7 +556,7 @@ mod tests {
 
     /// One event of every type, applied without validation: only the serde forms of what
     /// they leave in the state matter here.
-    fn every_event() -> Vec<Event> {
+    pub(crate) fn every_event() -> Vec<Event> {
         let on = d("2026-02-01");
         let m = || MemberId::new("m1").unwrap();
         let p = || PartnerId::new("yc").unwrap();

@@ -139,16 +139,18 @@ pub(crate) fn decode_payload(recorded: &RecordedEvent) -> Result<EventEnvelope> 
     Ok(envelope)
 }
 
-/// Decodes an envelope, parsing the JSON once when it is of the current schema (nearly every
-/// event): the domain's general `decode` builds a `serde_json::Value` first so that it can
-/// upcast, which costs a second pass and an allocation per field.
+/// Decodes an envelope, parsing the JSON once, straight into the event, when it is of the
+/// current schema in the encoder's shape (nearly every event; see [`crate::fast`]). Otherwise
+/// the domain's general `decode`, which builds a `serde_json::Value` first so that it can
+/// upcast, and whose error is the one reported.
 fn decode_envelope(bytes: &[u8]) -> std::result::Result<EventEnvelope, String> {
-    if leading_schema(bytes) == Some(CURRENT_SCHEMA) {
-        // serde's derive refuses a duplicate `schema`, so the prefix cannot lie about it.
-        let envelope: EventEnvelope = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if envelope.schema == CURRENT_SCHEMA {
-            return Ok(envelope);
-        }
+    if leading_schema(bytes) == Some(CURRENT_SCHEMA)
+        && let Ok(event) = crate::fast::decode(bytes, CURRENT_SCHEMA)
+    {
+        return Ok(EventEnvelope {
+            schema: CURRENT_SCHEMA,
+            event,
+        });
     }
     #[derive(Deserialize)]
     struct SchemaOnly {

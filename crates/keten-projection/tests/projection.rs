@@ -569,3 +569,30 @@ async fn load_family_uses_the_projection_only_when_it_is_current() {
     assert_eq!(version, Some(StreamVersion(fams[1].version.unwrap().0)));
     p.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_writes_a_snapshot_the_projection_resumes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = open_log(dir.path()).await;
+    let mut fams = publish_families(store.as_ref(), 15).await;
+    let mut calls = Vec::new();
+    let report = rebuild(store.as_ref(), |done, total| calls.push((done, total)))
+        .await
+        .unwrap();
+    let h = head(store.as_ref()).await;
+    assert_eq!(report.last_position, Some(h));
+    assert_eq!(report.events, h.0 + 1);
+    assert_eq!(calls.last(), Some(&(h.0 + 1, h.0 + 1)));
+    assert!(calls.windows(2).all(|w| w[0].0 < w[1].0));
+    report.write_snapshot(snaps.path()).unwrap();
+
+    fams[4].publish(store.as_ref(), more(4, 2)).await;
+    let p = Projections::start(store.clone(), options(Some(snaps.path())))
+        .await
+        .unwrap();
+    assert_eq!(p.started_from(), &StartedFrom::Snapshot { position: h });
+    p.wait_for(head(store.as_ref()).await, WAIT).await.unwrap();
+    assert_matches_rebuild(store.as_ref(), &p).await;
+    p.shutdown().await.unwrap();
+}
