@@ -277,6 +277,11 @@ impl BundleReport {
                 c.origin
             ),
             Check::Stream => format!("all {} events are of stream `{}`", self.events, self.stream),
+            Check::Inclusion if self.failures_of(Check::Signature).next().is_some() => format!(
+                "all {} events are under the checkpoint's root (tree size {}), but that root is \
+                 not vouched for: the checkpoint signature fails",
+                self.events, c.tree_size
+            ),
             Check::Inclusion => format!(
                 "all {} events are in the log under the checkpoint's root (tree size {})",
                 self.events, c.tree_size
@@ -298,13 +303,13 @@ impl fmt::Display for BundleReport {
         let c = &self.checkpoint;
         writeln!(
             f,
-            "audit bundle of stream `{}`: {} events, checkpoint `{}` tree size {} root {} time {}",
+            "audit bundle of stream `{}`: {} events, checkpoint `{}` tree size {} root {} made {}",
             self.stream,
             self.events,
             c.origin,
             c.tree_size,
             to_hex(&c.root_hash),
-            c.time.0
+            utc(c.time.0)
         )?;
         for check in [
             Check::Format,
@@ -465,6 +470,49 @@ pub fn verify_bundle(bundle: &Bundle, key: &VerifyingKey) -> BundleReport {
         events_included: included,
         plaintexts,
         failures,
+    }
+}
+
+/// Unix microseconds as an RFC 3339 UTC time, for people reading a report. The proleptic
+/// Gregorian calendar by days since the epoch (H. Hinnant's `civil_from_days`); no clock, no
+/// time zone database.
+pub fn utc(micros: u64) -> String {
+    let secs = micros / 1_000_000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60,
+        micros % 1_000_000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_agrees_with_gnu_date() {
+        // Expected values from `date -u -d @SECONDS`.
+        for (secs, expected) in [
+            (0, "1970-01-01T00:00:00"),
+            (951_782_400, "2000-02-29T00:00:00"),
+            (1_764_000_060, "2025-11-24T16:01:00"),
+            (4_102_444_799, "2099-12-31T23:59:59"),
+            (253_402_300_799, "9999-12-31T23:59:59"),
+        ] {
+            assert_eq!(utc(secs * 1_000_000 + 42), format!("{expected}.000042Z"));
+        }
     }
 }
 

@@ -32,7 +32,7 @@ mod verify;
 
 pub use bundle::{
     BUNDLE_FORMAT, BUNDLE_VERSION, Bundle, BundleEvent, BundleReport, Check, EventRef, Failure,
-    PlaintextPayload, verify_bundle,
+    PlaintextPayload, utc, verify_bundle,
 };
 pub use checkpoint::{Checkpoint, SignedCheckpoint, check_origin, key_id, note_verifier_key};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

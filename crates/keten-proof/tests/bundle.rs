@@ -188,6 +188,8 @@ fn a_forged_checkpoint_signature_fails() {
     let mut b = honest();
     b.checkpoint.signature[10] ^= 1;
     assert_fails(&b, 1, Check::Signature, None, "signature is invalid");
+    let text = verify_bundle(&b, &key(1).verifying_key()).to_string();
+    assert!(text.contains("but that root is not vouched for"), "{text}");
 
     // A root changed without the key cannot be re-signed; the old signature no longer covers it.
     let mut b = honest();
