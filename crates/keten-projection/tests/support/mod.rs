@@ -96,6 +96,9 @@ pub fn event_id() -> EventId {
     ))
 }
 
+/// One append's events, each with the actor publishing it.
+pub type Step = Vec<(Actor, Event)>;
+
 /// A family as its publishers see it: its state, to validate the next event against.
 pub struct Fam {
     pub id: FamilyId,
