@@ -11,6 +11,41 @@
 //! API boundary: the leaf encoding ([`leaf_bytes`]), the checkpoint note and the bundle JSON are
 //! a public format; changing any of them needs a new version tag, not an edit.
 //!
+//! How the server and the CLI use it:
+//!
+//! ```
+//! use keten_proof::{Bundle, SigningKey, TreeBuilder, verify_bundle, verify_consistency,
+//!     verify_inclusion};
+//! # use keten_log::*;
+//! # let event = |p: u64| RecordedEvent {
+//! #     stream: StreamId::new("family-1").unwrap(), id: EventId(uuid::Uuid::from_u128(p as u128)),
+//! #     event_type: EventType::new("Noted").unwrap(), version: StreamVersion(p),
+//! #     position: GlobalPosition(p), committed_at: CommitTime(p), metadata: vec![], payload: vec![],
+//! # };
+//! # let key = SigningKey::from_bytes(&[7; 32]);
+//! // On start: `TreeBuilder::from_store(&store).await?`; then each committed event, in order:
+//! let mut tree = TreeBuilder::new();
+//! for p in 0..10 {
+//!     tree.append(&event(p))?;
+//! }
+//! // Audit.GetCheckpoint (at an interval and on demand):
+//! let checkpoint = tree.checkpoint("keten.example/log", CommitTime(10)).sign(&key)?;
+//! let note: String = checkpoint.to_note();
+//! // Audit.ProveInclusion and Audit.ProveConsistency, for any size up to the tree's:
+//! let path = tree.inclusion_proof(3, 10)?;
+//! verify_inclusion(&keten_proof::leaf_hash(&event(3)), 3, 10, &path, &tree.root())?;
+//! let proof = tree.consistency_proof(4, 10)?;
+//! verify_consistency(4, 10, &tree.root_at(4)?, &tree.root(), &proof)?;
+//! // keten audit-export FAMILY: the stream's events up to the checkpoint, as stored.
+//! let events: Vec<_> = (0..10).map(event).collect();
+//! let bundle = Bundle::build(&tree, checkpoint, &events[0].stream, &events)?;
+//! let json = bundle.to_json();
+//! // keten audit-verify BUNDLE --key PUBKEY: offline.
+//! let report = verify_bundle(&Bundle::from_json(&json)?, &key.verifying_key());
+//! assert!(report.holds(), "{report}");
+//! # Ok::<(), keten_proof::Error>(())
+//! ```
+//!
 //! Module map:
 //!
 //! - `hash`: SHA-256 with the RFC's leaf and node prefixes;

@@ -77,6 +77,11 @@ impl TreeBuilder {
     /// Appends every event the log has beyond this tree's size; returns how many.
     pub async fn catch_up(&mut self, store: &dyn EventStore) -> Result<u64> {
         let before = self.size();
+        // Sized once up front: growing a `Vec` of a million hashes by doubling would hold the old
+        // and the new buffer at once.
+        if let Some(head) = store.head().await? {
+            self.reserve((head.0 + 1).saturating_sub(before) as usize);
+        }
         loop {
             let batch = store
                 .read_all(
