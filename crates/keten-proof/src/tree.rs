@@ -130,9 +130,10 @@ impl TreeBuilder {
         if !n.is_multiple_of(block) {
             return;
         }
-        let node = self.low_node(CACHED_FROM, n / block - 1);
+        // A block of 16 leaves is complete: its node enters the cache, and carries upwards
+        // like a binary counter for as long as it completes a pair.
+        let mut node = self.low_node(CACHED_FROM, n / block - 1);
         let mut level = 0;
-        let mut node = node;
         loop {
             if self.upper.len() == level {
                 self.upper.push(Vec::new());
