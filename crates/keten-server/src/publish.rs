@@ -18,7 +18,10 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use keten_domain::{Event, FamilyId, FamilyState, handle, validate};
-use keten_log::{AppendResult, EventId, EventStore, ExpectedVersion, ProposedEvent, StreamVersion};
+use keten_log::{
+    AppendResult, Direction, EventId, EventStore, ExpectedVersion, ProposedEvent, ReadFrom,
+    StreamVersion, Until,
+};
 use keten_projection::stored::{self, EventMetadata};
 use keten_projection::{FamilyView, Projections};
 
@@ -26,6 +29,9 @@ use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
+/// How long a publish waits for the projection to fold the family's last event before it
+/// folds the family from the log itself.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// Rounds of "any" against a family that keeps moving before giving up.
 const MAX_ATTEMPTS: usize = 16;
 
@@ -114,13 +120,30 @@ impl Publisher {
     ) -> Result<(State, Option<StreamVersion>)> {
         let version = self.store.stream_version(stream).await?;
         match (self.projections.family(family), version) {
-            (Some(view), Some(v)) if view.version == v => Ok((State::View(view), version)),
-            (None, None) => Ok((State::Owned(FamilyState::default()), None)),
-            _ => {
-                let (state, version) = keten_projection::load_family(&*self.store, family).await?;
-                Ok((State::Owned(state), version))
-            }
+            (Some(view), Some(v)) if view.version == v => return Ok((State::View(view), version)),
+            (None, None) => return Ok((State::Owned(FamilyState::default()), None)),
+            _ => {}
         }
+        // The projection is behind the stream, typically by the caller's own previous publish,
+        // which it folds within moments: waiting briefly for it is much cheaper than folding
+        // the whole stream here.
+        let last = self
+            .store
+            .read_stream(stream, ReadFrom::End, Direction::Backward, 1, Until::Latest)
+            .await?;
+        if let Some(last) = last.first()
+            && self
+                .projections
+                .wait_for(last.position, CATCH_UP_WAIT)
+                .await
+                .is_ok()
+            && let Some(view) = self.projections.family(family)
+            && Some(view.version) == version
+        {
+            return Ok((State::View(view), version));
+        }
+        let (state, version) = keten_projection::load_family(&*self.store, family).await?;
+        Ok((State::Owned(state), version))
     }
 
     /// If these events were already appended (a retry), the first answer; else `refusal`.
