@@ -239,7 +239,7 @@ async fn client(
     while began.elapsed() < duration {
         // A family's history stays the size of a real one: a new family every few calls, its
         // registration the first event of the first call.
-        if ops % CALLS_PER_FAMILY == 0 {
+        if ops.is_multiple_of(CALLS_PER_FAMILY) {
             family_no += 1;
             version = None;
         }

@@ -121,7 +121,7 @@ impl Publisher {
         let version = self.store.stream_version(stream).await?;
         match (self.projections.family(family), version) {
             (Some(view), Some(v)) if view.version == v => return Ok((State::View(view), version)),
-            (None, None) => return Ok((State::Owned(FamilyState::default()), None)),
+            (None, None) => return Ok((State::Owned(Box::default()), None)),
             _ => {}
         }
         // The projection is behind the stream, typically by the caller's own previous publish,
@@ -143,7 +143,7 @@ impl Publisher {
             return Ok((State::View(view), version));
         }
         let (state, version) = keten_projection::load_family(&*self.store, family).await?;
-        Ok((State::Owned(state), version))
+        Ok((State::Owned(Box::new(state)), version))
     }
 
     /// If these events were already appended (a retry), the first answer; else `refusal`.
@@ -165,7 +165,7 @@ impl Publisher {
 
 enum State {
     View(Arc<FamilyView>),
-    Owned(FamilyState),
+    Owned(Box<FamilyState>),
 }
 
 impl State {
