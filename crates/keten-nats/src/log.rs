@@ -289,13 +289,29 @@ impl Inner {
         Ok((r, f.payload.to_vec(), hash))
     }
 
-    /// Reads the stream from `index`'s end to its last sequence into `index`.
+    /// Reads the stream from `index`'s end to its last sequence into `index`, and on until the
+    /// index does not end inside an append: the leader reports its last sequence while it is
+    /// still storing an atomic batch message by message, so a catch-up can stop mid-batch.
     async fn catch_up(&self, index: &mut Index) -> Result<()> {
         let deadline = Instant::now() + self.opts.append_timeout;
-        let last = retry(deadline, || self.js.stream_state(false))
-            .await?
-            .last_seq;
-        self.apply_to(index, last, deadline).await
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let last = retry(deadline, || self.js.stream_state(false))
+                .await?
+                .last_seq;
+            self.apply_to(index, last, deadline).await?;
+            let Some(reason) = index.open_tail() else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                return Err(self.corrupt(
+                    index.len() + 1,
+                    format!("{reason}, and the rest never came (an atomic batch was cut)"),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
     }
 
     async fn apply_to(&self, index: &mut Index, last: u64, deadline: Instant) -> Result<()> {
@@ -394,6 +410,13 @@ impl Inner {
         let deadline = Instant::now() + self.opts.append_timeout;
         let mut index = self.index.lock().await;
         let answers = loop {
+            // A failed catch-up can leave the index inside an append: nothing can follow that.
+            if index.open_tail().is_some()
+                && let Err(e) = self.catch_up(&mut index).await
+            {
+                let e = Error::from(e);
+                break reqs.iter().map(|_| Err(clone_err(&e))).collect();
+            }
             let saved_len = index.len();
             let saved_hash = index.tail_hash;
             let time = now_micros().max(index.last_time());
