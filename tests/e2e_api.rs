@@ -620,7 +620,8 @@ async fn a_certificate_from_another_ca_is_refused() {
     match refused {
         Err(_) => {}
         Ok(channel) => {
-            // The handshake may complete lazily; the first call must fail then.
+            // With TLS 1.3 the client may finish its side of the handshake before the server
+            // refuses the certificate; then the first call fails, before reaching keten.
             let s = Session::new(channel, "sys-politie", Role::PartnerSystem);
             let st = s
                 .coordination()
@@ -630,7 +631,17 @@ async fn a_certificate_from_another_ca_is_refused() {
                 }))
                 .await
                 .unwrap_err();
-            assert_ne!(st.code(), Code::NotFound, "{st:?}");
+            assert!(
+                matches!(
+                    st.code(),
+                    Code::Unavailable | Code::Unknown | Code::Internal
+                ),
+                "{st:?}"
+            );
+            assert!(
+                st.get_error_details().error_info().is_none(),
+                "never reached keten"
+            );
         }
     }
 }
