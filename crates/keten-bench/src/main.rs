@@ -41,8 +41,8 @@ struct LogArgs {
     /// Seconds each write case runs, per round.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
-    /// Rounds over all write cases; a case's rounds are pooled.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds over all write cases; each case reports its median round.
+    #[arg(long, default_value_t = 5)]
     rounds: u32,
     /// Concurrent writers in the many-writer cases.
     #[arg(long, default_value_t = 16)]
@@ -158,8 +158,9 @@ async fn run(args: &LogArgs, dir: &Path) -> Result<Results> {
         pg::setup(&args.pg).await?;
     }
 
-    // The cases take turns, round after round, and each case's rounds are pooled: on a shared
-    // machine the load drifts, and turns spread the drift over every system alike.
+    // The cases take turns, round after round, so drift in a shared machine's load falls on
+    // every system alike; each case reports its median round, so one round spoilt by a
+    // neighbour's burst of IO does not decide a ratio.
     let mut cases = Vec::new();
     for writers in [1, many] {
         if wants(Group::Raw) {
@@ -181,19 +182,15 @@ async fn run(args: &LogArgs, dir: &Path) -> Result<Results> {
             cases.push(Case::KetenNoSync(writers));
         }
     }
-    let mut pooled: Vec<Option<Measured>> = cases.iter().map(|_| None).collect();
+    let mut rounds: Vec<Vec<Measured>> = cases.iter().map(|_| Vec::new()).collect();
     for round in 1..=args.rounds {
-        for (case, pool) in cases.iter().zip(&mut pooled) {
+        for (case, runs) in cases.iter().zip(&mut rounds) {
             progress(&format!("round {round}/{}: {case:?}", args.rounds));
-            let m = run_case(*case, args, dir, secs).await?;
-            match pool {
-                Some(p) => p.pool(m),
-                None => *pool = Some(m.first_round()),
-            }
+            runs.push(run_case(*case, args, dir, secs).await?);
         }
     }
-    for (case, m) in cases.iter().zip(pooled) {
-        let m = m.expect("at least one round");
+    for (case, runs) in cases.iter().zip(rounds) {
+        let m = Measured::median_round(runs);
         match case {
             Case::Raw(..) => r.raw.push(m),
             Case::Pg(..) => r.pg.push(m),
@@ -283,7 +280,7 @@ fn print_report(args: &LogArgs, r: &Results) {
         "events/s",
         "p50 µs",
         "p99 µs",
-        "events/s by round",
+        "events/s of each round (median shown)",
         "appends/fsync",
     ]);
     for m in r.raw.iter().chain(&r.pg).chain(&r.keten) {

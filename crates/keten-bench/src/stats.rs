@@ -50,6 +50,23 @@ impl Measured {
         self.hist.add(hist).expect("same histogram bounds");
     }
 
+    /// The round with the median rate (the lower middle for an even count), with its own
+    /// latencies, carrying every round's rate in run order.
+    pub fn median_round(runs: Vec<Measured>) -> Self {
+        assert!(!runs.is_empty(), "at least one round");
+        let rates: Vec<f64> = runs.iter().map(Measured::events_per_sec).collect();
+        let notes: Vec<String> = runs.iter().map(|m| m.note.clone()).collect();
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by(|&a, &b| rates[a].total_cmp(&rates[b]));
+        let pick = order[(runs.len() - 1) / 2];
+        let mut m = runs.into_iter().nth(pick).expect("picked round exists");
+        m.rounds = rates;
+        if notes.iter().any(|n| !n.is_empty()) {
+            m.note = notes.join(" / ");
+        }
+        m
+    }
+
     /// This measurement as the first of several rounds.
     pub fn first_round(mut self) -> Self {
         self.rounds = vec![self.events_per_sec()];
