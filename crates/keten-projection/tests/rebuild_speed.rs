@@ -78,9 +78,16 @@ fn filler(i: usize, n: usize) -> Vec<(keten_domain::Actor, Event)> {
 async fn rebuild_speed_from_a_cold_log() {
     let families = env("KETEN_REBUILD_FAMILIES", 2000);
     let per_family = env("KETEN_REBUILD_EVENTS_PER_FAMILY", 100);
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let log = open_log(dir.path()).await;
+    // KETEN_REBUILD_LOG keeps the log in a directory of one's choice, written only once, so
+    // that a profiler can watch the rebuild alone.
+    let temp = tempfile::tempdir().unwrap();
+    let kept = std::env::var_os("KETEN_REBUILD_LOG").map(std::path::PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    let written = kept
+        .as_ref()
+        .is_some_and(|d| d.join("written-by-rebuild-speed").exists());
+    if !written {
+        let log = open_log(dir).await;
         let store: &dyn EventStore = log.as_ref();
         let ids: Vec<usize> = (0..).filter(|i| i % 5 != 2).take(families).collect();
         let mut fams = Vec::new();
@@ -113,8 +120,9 @@ async fn rebuild_speed_from_a_cold_log() {
         }
         let _ = k;
         Arc::try_unwrap(log).unwrap().close().await.unwrap();
+        std::fs::write(dir.join("written-by-rebuild-speed"), b"").unwrap();
     }
-    let log = open_log(dir.path()).await;
+    let log = open_log(dir).await;
     let store: Arc<dyn EventStore> = log.clone();
     let total = store.head().await.unwrap().unwrap().0 + 1;
 
