@@ -860,3 +860,70 @@ fn http_get(addr: std::net::SocketAddr) -> String {
     c.read_to_string(&mut s).unwrap();
     s
 }
+
+/// Read-your-writes: a query that names the position of a publish sees it, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_after_every_publish() {
+    let dir = Dir::new();
+    let server = dir.serve();
+    let s = sessions(&server).await;
+    let police = &s["police"];
+    let coordinator = &s["coordinator"];
+    let fam = family("gezin-e2e-ryw");
+    let steps = scenario::steps(&fam, today());
+    publish(coordinator, request(&fam, no_stream(), &steps[0].events))
+        .await
+        .unwrap();
+    publish(police, request(&fam, any(), &steps[2].events[..1]))
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        let r = publish(
+            police,
+            request(
+                &fam,
+                any(),
+                &[Event::PoliceContactRecorded {
+                    member_id: None,
+                    occurred_on: today(),
+                }],
+            ),
+        )
+        .await
+        .unwrap();
+        let p = plan(coordinator, &fam, Some(r.last_position)).await;
+        assert_eq!((p.version, p.last_position), (r.version, r.last_position));
+    }
+}
+
+/// The README's first command: `keten demo` starts its own server, plays the scenario and
+/// prints the plan a coordinator reads; and the same demo against a running server.
+#[test]
+fn the_demo_runs_on_its_own_and_against_a_running_server() {
+    let dir = Dir::new();
+    let out = dir.run_ok(&["demo"]);
+    for expected in [
+        "keten listening on",
+        "the family manager reviews the plan",
+        "refused: PermissionDenied",
+        "phase: plan active",
+        "family manager: fm-anna (jeugdzorg)",
+        "chain escalation: woningcorporatie on a-woning at management level",
+        "! goal without actions",
+        "police contacts 3 in the six months before the plan, 1 since",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let server = dir.serve();
+    let out = dir.run_ok(&[
+        "demo",
+        "--server",
+        &server.url(),
+        "--config",
+        dir.config.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("escalation ladder: voluntary; proposed: pressure"),
+        "{out}"
+    );
+}
