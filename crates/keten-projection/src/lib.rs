@@ -15,6 +15,9 @@
 //! family at every version. A stored event that does not decode or fold is never skipped: it
 //! stops the fold with an error naming its global position.
 //!
+//! What a fold reads: the payload only. Metadata (who published) is for the audit trail and is
+//! decoded by [`stored::decode`] when history is read; it does not change a plan.
+//!
 //! Time: plans are computed for a date passed in; [`date_of`] turns a commit time into its UTC
 //! date and [`today`] reads the wall clock, both without chrono's `clock` feature.
 

@@ -214,6 +214,16 @@ impl Projections {
         self.inner.progress.borrow().position
     }
 
+    /// How many events the log holds beyond what is folded (for the projection-lag metric).
+    pub async fn lag(&self) -> Result<u64> {
+        let head = self.store.head().await?;
+        Ok(match (head, self.position()) {
+            (None, _) => 0,
+            (Some(h), None) => h.0 + 1,
+            (Some(h), Some(p)) => h.0.saturating_sub(p.0),
+        })
+    }
+
     /// How the projection started (from a snapshot, or from scratch and why).
     pub fn started_from(&self) -> &StartedFrom {
         &self.inner.started_from

@@ -194,3 +194,57 @@ fn date_of_is_the_utc_calendar_day() {
     assert_eq!(date_of(CommitTime(midnight - 1)), d("2026-02-28"));
     assert_eq!(date_of(CommitTime(0)), d("1970-01-01"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_event_reads_back_with_who_published_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = open_log(dir.path()).await;
+    let fams = publish_families(store.as_ref(), 1).await;
+    let event = keten_domain::Event::HomeVisitRecorded {
+        occurred_on: d("2026-02-03"),
+    };
+    let meta = stored::EventMetadata {
+        correlation_id: Some("req-42".into()),
+        purpose: Some("plan coordination".into()),
+        ..stored::EventMetadata::from_actor(&fm(0))
+    };
+    let id = event_id();
+    let proposed = stored::encode(id, &event, &meta);
+    assert_eq!(proposed.event_type.as_str(), "HomeVisitRecorded");
+    let stream = stored::stream_id(&fid(0));
+    assert_eq!(stream.as_str(), "family-fam-00000");
+    assert_eq!(stored::family_of(&stream), Some(fid(0)));
+    assert_eq!(
+        stored::family_of(&keten_log::StreamId::new("other-1").unwrap()),
+        None
+    );
+    let written = store
+        .append(
+            &stream,
+            keten_log::ExpectedVersion::Exact(fams[0].version.unwrap()),
+            vec![proposed],
+        )
+        .await
+        .unwrap();
+    let recorded = store
+        .read_stream(
+            &stream,
+            ReadFrom::End,
+            Direction::Backward,
+            1,
+            Until::Latest,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let back = stored::decode(&recorded).unwrap();
+    assert_eq!(back.family, fid(0));
+    assert_eq!(back.id, id);
+    assert_eq!(back.version, written.last_version);
+    assert_eq!(back.position, written.last_position);
+    assert_eq!(back.committed_at, written.committed_at);
+    assert_eq!(back.envelope.schema, keten_domain::CURRENT_SCHEMA);
+    assert_eq!(back.envelope.event, event);
+    assert_eq!(back.metadata, meta);
+    assert_eq!(back.metadata.actor(), fm(0));
+}

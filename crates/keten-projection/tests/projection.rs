@@ -596,3 +596,45 @@ async fn a_rebuild_writes_a_snapshot_the_projection_resumes_from() {
     assert_matches_rebuild(store.as_ref(), &p).await;
     p.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_in_another_familys_stream_stops_the_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = open_log(dir.path()).await;
+    publish_families(store.as_ref(), 2).await;
+    let p = Projections::start(store.clone(), options(None))
+        .await
+        .unwrap();
+    let good = head(store.as_ref()).await;
+    p.wait_for(good, WAIT).await.unwrap();
+    assert_eq!(p.lag().await.unwrap(), 0);
+    // Valid JSON of a valid event, in the wrong stream: the fold refuses it.
+    let mut step = history(5).remove(0);
+    let (actor, event) = step.remove(0);
+    let proposed = stored::encode(
+        event_id(),
+        &event,
+        &stored::EventMetadata::from_actor(&actor),
+    );
+    let bad = store
+        .append(
+            &stored::stream_id(&fid(77)),
+            ExpectedVersion::NoStream,
+            vec![proposed],
+        )
+        .await
+        .unwrap()
+        .last_position;
+    let err = p.wait_for(bad, WAIT).await.unwrap_err();
+    assert_eq!(err.position(), Some(bad));
+    assert!(
+        matches!(&err, Error::Stopped(e) if matches!(**e, Error::Fold { .. })),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("registers family `fam-00005`"),
+        "{err}"
+    );
+    assert_eq!(p.lag().await.unwrap(), 1);
+    p.shutdown().await.unwrap();
+}
