@@ -369,6 +369,19 @@ async fn every_error_class_with_details_and_nothing_written() {
     );
 
     // INVALID_ARGUMENT: a BSN-like family id, and a missing expectation.
+    // INVALID_ARGUMENT: one id for two events of a request.
+    let mut req = request(
+        &fam,
+        exact(v),
+        &[police_contact.clone(), police_contact.clone()],
+    );
+    req.events[1].event_id = req.events[0].event_id.clone();
+    let st = publish(&s["police"], req).await.unwrap_err();
+    assert_eq!(
+        (st.code(), bad_field(&st)),
+        (Code::InvalidArgument, "events[1].event_id".into())
+    );
+
     // FAILED_PRECONDITION: an event for a family nobody registered.
     let st = publish(
         &s["police"],

@@ -92,8 +92,17 @@ fn events(family: &FamilyId, published: Vec<v1::PublishedEvent>) -> Result<Vec<(
         });
     }
     let mut out = Vec::with_capacity(published.len());
+    let mut seen = std::collections::HashMap::new();
     for (i, p) in published.into_iter().enumerate() {
         let id = convert::event_id_from_proto(&format!("events[{i}].event_id"), &p.event_id)?;
+        if let Some(first) = seen.insert(id, i) {
+            return Err(Error::InvalidArgument {
+                field: format!("events[{i}].event_id"),
+                description: format!(
+                    "repeats the id of events[{first}]; every event needs its own"
+                ),
+            });
+        }
         let event = p.event.ok_or_else(|| Error::InvalidArgument {
             field: format!("events[{i}].event"),
             description: "required".into(),

@@ -63,6 +63,7 @@ impl Publisher {
             .iter()
             .map(|(id, e)| stored::encode(*id, e, &meta))
             .collect();
+        let mut last_actual = None;
         for attempt in 0..MAX_ATTEMPTS {
             let (view, version) = self.current(family, &stream).await?;
             if !satisfies(expected, version) {
@@ -95,6 +96,7 @@ impl Publisher {
                         expected,
                         ExpectedVersion::Any | ExpectedVersion::StreamExists
                     );
+                    last_actual = actual;
                     if may_retry {
                         self.metrics.publish_retries.inc();
                         tracing::debug!(%family, attempt, "concurrent append; trying again");
@@ -105,9 +107,13 @@ impl Publisher {
                 Err(e) => return Err(map_append_error(e)),
             }
         }
-        Err(Error::Internal(format!(
-            "family `{family}` kept changing under {MAX_ATTEMPTS} attempts to publish; try again"
-        )))
+        // The family kept moving under every attempt: the caller may try again, as after any
+        // conflict.
+        tracing::warn!(%family, attempts = MAX_ATTEMPTS, "publish gave up on a busy family");
+        Err(Error::WrongExpectedVersion {
+            expected,
+            actual: last_actual,
+        })
     }
 
     /// The family at its current version: the projection's view when it has caught up with
