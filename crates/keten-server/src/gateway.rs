@@ -50,7 +50,9 @@ impl Gateway {
                 crate::today(),
             )
             .await?;
-        tracing::info!(
+        // Debug, not info: the event itself records who published it, and a log line per
+        // publish would put a blocking write on the hot path.
+        tracing::debug!(
             partner = %caller.actor.partner,
             person = %caller.actor.person,
             role = %caller.actor.role,
