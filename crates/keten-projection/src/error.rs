@@ -76,7 +76,9 @@ impl Error {
     /// The global position of the stored event this error is about, if it is about one.
     pub fn position(&self) -> Option<GlobalPosition> {
         match self {
-            Self::Decode { position, .. } | Self::Fold { position, .. } => Some(*position),
+            Self::Decode { position, .. }
+            | Self::Fold { position, .. }
+            | Self::Log(keten_log::Error::Corrupt { position, .. }) => Some(*position),
             Self::Stopped(inner) => inner.position(),
             _ => None,
         }

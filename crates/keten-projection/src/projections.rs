@@ -393,15 +393,16 @@ impl FoldTask {
     async fn run(mut self, store: Arc<dyn EventStore>, mut commands: mpsc::Receiver<Command>) {
         // Catch up by reading (faster than the subscription: read, decode and fold overlap),
         // then subscribe after the last event folded. Commands wait until caught up.
+        // No periodic snapshot while catching up: the views it holds would make the fold copy
+        // every family it touches; one snapshot once caught up records the same progress.
         let caught_up = query::fold_log(store.as_ref(), self.anchor, |decoded, _, _| {
-            self.fold_decoded(decoded)?;
-            self.maybe_snapshot();
-            Ok(())
+            self.fold_decoded(decoded)
         })
         .await;
         if let Err(e) = caught_up {
             return self.stop(e, commands).await;
         }
+        self.maybe_snapshot();
         let after = self.anchor.map(|a| a.position);
         let mut events = match store.subscribe_all(after, SubscriptionFilter::all()).await {
             Ok(events) => events.ready_chunks(MAX_BATCH),
