@@ -323,7 +323,8 @@ impl Projections {
     }
 
     /// The family's state and version now, for validation before an append: the in-memory
-    /// view when it is at the stream's current version, else read from the log.
+    /// view when it is at the stream's current version; when it is behind, the view with the
+    /// events it misses read from the log and folded; else the whole stream read and folded.
     ///
     /// Safe against a concurrent append: the caller appends expecting the version returned,
     /// so a state that became stale meanwhile fails the append instead of passing it.
@@ -337,6 +338,11 @@ impl Projections {
             .await?;
         match (self.family(family), current) {
             (Some(view), Some(v)) if view.version == v => Ok((view.state.clone(), Some(v))),
+            // Behind (typically by the append just acknowledged): fold only what is missing.
+            (Some(view), Some(v)) if view.version < v => {
+                let view = query::fold_rest(self.store.as_ref(), (*view).clone()).await?;
+                Ok((view.state, Some(view.version)))
+            }
             (None, None) => Ok((FamilyState::default(), None)),
             _ => query::load_family(self.store.as_ref(), family).await,
         }

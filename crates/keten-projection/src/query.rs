@@ -64,6 +64,31 @@ pub async fn family_as_of(
     }
 }
 
+/// Folds the events of the view's family after the view's version, up to the stream's end.
+pub(crate) async fn fold_rest(store: &dyn EventStore, view: FamilyView) -> Result<FamilyView> {
+    let stream = stored::stream_id(&view.family);
+    let family = view.family.clone();
+    let mut view = Some(view);
+    loop {
+        let next = view.as_ref().expect("a view").version.0 + 1;
+        let batch = store
+            .read_stream(
+                &stream,
+                ReadFrom::At(StreamVersion(next)),
+                Direction::Forward,
+                READ_BATCH,
+                Until::Latest,
+            )
+            .await?;
+        for rec in &batch {
+            fold_one(&mut view, &family, rec)?;
+        }
+        if batch.len() < READ_BATCH {
+            return Ok(view.expect("a view"));
+        }
+    }
+}
+
 /// The family's state and version now, read from its stream: what the server validates a
 /// publish against before appending with `ExpectedVersion::Exact(version)` (or `NoStream` when
 /// the version is `None`). [`crate::Projections::load_family`] is the cheaper way when a
