@@ -17,13 +17,13 @@
 //!
 //! # When a snapshot is not trusted
 //!
-//! [`load`] hands back the views only if all of these hold, and otherwise says why (the caller
-//! logs the reason and rebuilds from scratch): the magic and format are this version's; the
-//! event schema is the domain's current one (a state folded by other upcasting rules may
-//! differ); the body has the recorded length and BLAKE3 hash; it parses, with `K` families in
-//! strictly increasing id order, none past `position`; and the log holds an event at `position`
-//! whose id is `event_id` (so a log that was replaced, truncated or restored from elsewhere is
-//! noticed).
+//! On start the projection uses a snapshot only if all of these hold; otherwise it logs why,
+//! reports it in `StartedFrom::Scratch { discarded }` and folds from the start of the log:
+//! the magic and format are this version's; the event schema is the domain's current one (a
+//! state folded under other upcasting rules may differ); the body has the recorded length and
+//! BLAKE3 hash; it parses, with `K` families in strictly increasing id order, none past
+//! `position`; and the log holds an event at `position` whose id is `event_id` (so a log that
+//! was replaced, truncated or restored from elsewhere is noticed).
 
 use std::collections::BTreeMap;
 use std::io::Write;
