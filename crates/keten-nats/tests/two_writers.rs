@@ -6,6 +6,9 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
 
 use keten_log::{
     Direction, Error, EventStore, ExpectedVersion, ReadFrom, StreamId, StreamVersion, Until,
@@ -27,6 +30,8 @@ async fn two_servers_take_turns_on_one_stream() {
     );
     let first_log = Arc::new(first);
     let s = StreamId::new("contended").unwrap();
+    // A subscription on one server sees what the other writes, live.
+    let mut watch = second.subscribe_stream(&s, None).await.unwrap();
 
     // Eight writers, four per server, each taking the next version by exact expectation.
     let per_writer = 15;
@@ -89,6 +94,16 @@ async fn two_servers_take_turns_on_one_stream() {
     let on_second = read(second.clone()).await;
     assert_eq!(on_first, on_second);
     assert_eq!(on_first.len(), 8 * per_writer);
+    let mut watched = Vec::new();
+    while watched.len() < on_first.len() {
+        let next = tokio::time::timeout(Duration::from_secs(30), watch.next())
+            .await
+            .expect("subscription delivers")
+            .expect("subscription open")
+            .unwrap();
+        watched.push(next);
+    }
+    assert_eq!(watched, on_first);
 
     // The same append through both servers at once (a client retrying elsewhere): stored once,
     // one result.
