@@ -1,9 +1,11 @@
 //! The projection service: one task folds the whole log, through a catch-up subscription, into
 //! one [`FamilyView`] per family held in memory; readers take `Arc`s of the views.
 //!
-//! Architecture invariant: only the fold task writes the views, and it writes a whole batch of
-//! events under the lock at once after decoding them outside it, so that a reader never sees a
-//! family ahead of [`Projections::position`] nor two families at different cuts of the log.
+//! Architecture invariant: only the fold task writes the views. It decodes a batch of events
+//! outside the lock, then folds the batch and publishes the new position under the write lock,
+//! so that a view read is never ahead of the position read after it (once `wait_for(p)`
+//! returns, every family shows the events up to `p`), and one listing sees every family at the
+//! same cut of the log.
 
 use std::ops::Bound;
 use std::path::PathBuf;
@@ -287,6 +289,7 @@ impl Projections {
         };
         let (candidates, position) = {
             let views = self.inner.views.read().expect("views lock");
+            // Under the lock, so that it is the position of these views.
             let position = self.position();
             let candidates: Vec<Arc<FamilyView>> = views
                 .range::<str, _>((lower, Bound::Unbounded))
@@ -507,10 +510,12 @@ impl FoldTask {
             });
             folded += 1;
         }
-        drop(views);
-        self.since_snapshot += folded;
+        // Published under the lock: a reader holding the read lock sees views and position
+        // of the same cut, and whoever sees the position can find its events in the views.
         let position = self.anchor.map(|a| a.position);
         self.inner.progress.send_modify(|p| p.position = position);
+        drop(views);
+        self.since_snapshot += folded;
         result
     }
 
