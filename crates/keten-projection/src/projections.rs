@@ -7,7 +7,7 @@
 //! returns, every family shows the events up to `p`), and one listing sees every family at the
 //! same cut of the log.
 
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -201,6 +201,7 @@ impl Projections {
             anchor: after,
             since_snapshot: 0,
             background: None,
+            pending: Vec::new(),
         };
         let task = tokio::spawn(fold.run(store.clone(), rx));
         Ok(Self {
@@ -396,20 +397,53 @@ struct FoldTask {
     since_snapshot: u64,
     /// A periodic snapshot being written while the fold goes on.
     background: Option<JoinHandle<Result<()>>>,
+    /// Snapshots asked for while catching up, not yet answered.
+    pending: Vec<oneshot::Sender<Result<()>>>,
 }
 
 impl FoldTask {
     async fn run(mut self, store: Arc<dyn EventStore>, mut commands: mpsc::Receiver<Command>) {
         // Catch up by reading (faster than the subscription: read, decode and fold overlap),
-        // then subscribe after the last event folded. Commands wait until caught up.
-        // No periodic snapshot while catching up: the views it holds would make the fold copy
-        // every family it touches; one snapshot once caught up records the same progress.
+        // then subscribe after the last event folded. A shutdown breaks the catch-up off (a long
+        // log must not hold up a SIGTERM); a snapshot asked for meanwhile is written once caught
+        // up. No periodic snapshot while catching up: the views it holds would make the fold
+        // copy every family it touches; one snapshot once caught up records the same progress.
+        let mut asked = Vec::new();
+        let mut shutdown = None;
         let caught_up = query::fold_log(store.as_ref(), self.anchor, |decoded, _, _| {
-            self.fold_decoded(decoded)
+            self.fold_decoded(decoded)?;
+            while let Ok(command) = commands.try_recv() {
+                match command {
+                    Command::Shutdown(reply) => {
+                        shutdown = Some(reply);
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    Command::Snapshot(reply) => asked.push(reply),
+                }
+            }
+            Ok(ControlFlow::Continue(()))
         })
         .await;
         if let Err(e) = caught_up {
+            self.pending = asked;
             return self.stop(e, commands).await;
+        }
+        if !asked.is_empty() || shutdown.is_some() {
+            let result = self.snapshot_and_wait().await.map_err(|e| e.to_string());
+            let path = self.options.snapshot_dir.as_deref().map(snapshot::path_in);
+            let answer = || {
+                result.clone().map_err(|reason| Error::Snapshot {
+                    path: path.clone().unwrap_or_default(),
+                    reason,
+                })
+            };
+            for reply in asked {
+                let _ = reply.send(answer());
+            }
+            if let Some(reply) = shutdown {
+                let _ = reply.send(answer());
+                return;
+            }
         }
         self.maybe_snapshot();
         let after = self.anchor.map(|a| a.position);
@@ -452,6 +486,9 @@ impl FoldTask {
         self.finish_background().await;
         self.inner.fail(error);
         let stopped = || Error::Stopped(self.inner.failure.get().expect("failed").clone());
+        for reply in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(stopped()));
+        }
         while let Some(command) = commands.recv().await {
             match command {
                 Command::Snapshot(reply) => {

@@ -1,6 +1,7 @@
 //! Reads that fold from the log on demand: one family as of a position or time, one family
 //! now (for validation before an append), a watch on one family, and a whole rebuild.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -221,7 +222,7 @@ pub async fn rebuild(
             }
         }
         progress(done, total);
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })
     .await?;
     Ok(RebuildReport {
@@ -240,7 +241,7 @@ pub(crate) type Decoded = Vec<(RecordedEvent, Option<keten_domain::Event>)>;
 
 /// Reads the log after `after` up to its head at the time of the call, decodes it, and hands
 /// it to `sink` batch by batch in order with the count done and the total; returns the number
-/// of events and the last one.
+/// of events and the last one. The sink may break off the fold (what it was given is folded).
 ///
 /// Three stages overlap: batch n+1 is read (on the log's blocking thread) and batch n decoded
 /// (on another blocking thread) while batch n-1 is folded here. Decoding JSON is most of the
@@ -248,7 +249,7 @@ pub(crate) type Decoded = Vec<(RecordedEvent, Option<keten_domain::Event>)>;
 pub(crate) async fn fold_log(
     store: &dyn EventStore,
     after: Option<Anchor>,
-    mut sink: impl FnMut(&Decoded, u64, u64) -> Result<()>,
+    mut sink: impl FnMut(&Decoded, u64, u64) -> Result<ControlFlow<()>>,
 ) -> Result<(u64, Option<Anchor>)> {
     let Some(head) = store.head().await? else {
         return Ok((0, after));
@@ -270,6 +271,7 @@ pub(crate) async fn fold_log(
     let mut done = 0u64;
     let mut batch = read(first).await?;
     let mut decoding: Option<tokio::task::JoinHandle<(Decoded, Option<Error>)>> = None;
+    let mut broken_off = false;
     loop {
         let next = batch.last().map(|last| last.position.0 + 1);
         let more = next.is_some_and(|n| n <= head.0);
@@ -300,7 +302,7 @@ pub(crate) async fn fold_log(
                         position: last.position,
                         id: last.id,
                     };
-                    sink(&decoded, done, total)?;
+                    broken_off = sink(&decoded, done, total)?.is_break();
                     anchor = Some(last);
                 }
                 match failure {
@@ -310,6 +312,10 @@ pub(crate) async fn fold_log(
             }
         );
         folded?;
+        if broken_off {
+            // The read and the decoding under way are dropped unused.
+            return Ok((done, anchor));
+        }
         batch = read_next?;
         decoding = decode_now;
         if decoding.is_none() {

@@ -703,3 +703,33 @@ async fn nothing_is_snapshotted_of_an_empty_log_and_it_starts_from_scratch() {
     assert_eq!(p.started_from(), &StartedFrom::Scratch { discarded: None });
     p.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_while_catching_up_leaves_a_snapshot_to_resume_from() {
+    let (a, snaps) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store: Arc<dyn EventStore> = open_log(a.path()).await;
+    let mut fams = publish_families(store.as_ref(), 50).await;
+    for (i, fam) in fams.iter_mut().enumerate() {
+        fam.publish(store.as_ref(), more(i, 60)).await;
+    }
+    // Asked at once: the fold may be anywhere in its catch-up (or done with it).
+    let p = Projections::start(store.clone(), options(Some(snaps.path())))
+        .await
+        .unwrap();
+    let asked = p.clone();
+    let snapshot = tokio::spawn(async move { asked.snapshot_now().await });
+    p.shutdown().await.unwrap();
+    // Answered either way: written, or refused because the fold was shut down first.
+    let _ = snapshot.await.unwrap();
+    let p = Projections::start(store.clone(), options(Some(snaps.path())))
+        .await
+        .unwrap();
+    assert!(
+        matches!(p.started_from(), StartedFrom::Snapshot { .. }),
+        "{:?}",
+        p.started_from()
+    );
+    p.wait_for(head(store.as_ref()).await, WAIT).await.unwrap();
+    assert_matches_rebuild(store.as_ref(), &p).await;
+    p.shutdown().await.unwrap();
+}
