@@ -195,6 +195,8 @@ async fn rebuild_speed_from_a_cold_log() {
         total as f64 / fold,
         payload / all.len()
     );
+    drop(states);
+    drop((domain, events, all, report, again));
 
     let started = Instant::now();
     let p = Projections::start(store.clone(), Default::default())
