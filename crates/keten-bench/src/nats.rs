@@ -85,6 +85,7 @@ impl Servers {
 
 pub async fn run(args: NatsArgs) -> Result<()> {
     let mut rows: Vec<Row> = Vec::new();
+    let mut opens = Vec::new();
     for (topology, replicas) in [("1 node", 1), ("3-node cluster", 3)] {
         let servers = tokio::task::spawn_blocking(move || {
             if replicas == 1 {
@@ -134,10 +135,27 @@ pub async fn run(args: NatsArgs) -> Result<()> {
             }
         }
         rows.extend(pooled);
+        // What a keten server pays at start: replaying (and checking) the whole log.
+        for (_, opts, _, log) in &setups {
+            let events = log.head().await?.map_or(0, |p| p.0 + 1);
+            let t = Instant::now();
+            let reopened = NatsLog::connect(&servers.url(), opts.clone()).await?;
+            let took = t.elapsed();
+            drop(reopened);
+            opens.push(format!(
+                "{topology}: connect replayed and checked {events} events in {} ms ({} events/s)",
+                took.as_millis(),
+                fmt_rate(events as f64 / took.as_secs_f64())
+            ));
+        }
         drop(setups);
         drop(servers);
     }
     print(&rows);
+    println!();
+    for line in opens {
+        println!("{line}");
+    }
     Ok(())
 }
 
