@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use keten_log::{FileLog, FileLogOptions};
 use keten_projection::{ProjectionOptions, Projections};
@@ -66,8 +66,27 @@ async fn replay(args: ReplayArgs) -> Result<()> {
             .wait_for(last, std::time::Duration::from_secs(3600))
             .await?;
     }
+    // The rebuild and the projection service fold the same log by the same steps; a difference
+    // would mean a fold that depends on more than the events.
+    let differing: Vec<String> = report
+        .views
+        .iter()
+        .filter(|v| projections.family(&v.family).as_deref() != Some(v.as_ref()))
+        .map(|v| v.family.to_string())
+        .collect();
+    if projections.family_count() as u64 != report.families || !differing.is_empty() {
+        bail!(
+            "the rebuilt plans differ from the projection's for {} famil(ies), e.g. {:?}",
+            differing.len().max(1),
+            differing.first()
+        );
+    }
     projections.shutdown().await?;
     log.close().await?;
-    println!("wrote a fresh snapshot to {}", snapshots.display());
+    println!(
+        "the projection service folds the same {} families; wrote a fresh snapshot to {}",
+        report.families,
+        snapshots.display()
+    );
     Ok(())
 }
