@@ -12,7 +12,7 @@ use crate::stats::{self, Measured};
 
 /// How much a zero-filled file holds before its writer wraps around to the start (filling
 /// costs real writes, so it is kept small; wrapping keeps every write in written blocks).
-const ZERO_FILLED: u64 = 8 << 20;
+const ZERO_FILLED: u64 = 4 << 20;
 /// How much a fallocated file reserves: free to reserve, and large enough that a case never
 /// wraps, which would land writes in already-written blocks.
 const FALLOCATED: u64 = 1 << 30;

@@ -25,8 +25,10 @@ pub struct Measured {
     pub hist: Histogram<u64>,
     /// What the system says about the case (keten: appends per fsync).
     pub note: String,
-    /// Events/s of each round pooled into this one.
+    /// Events/s of each round, in run order.
     pub rounds: Vec<f64>,
+    /// p99 latency (µs) of each round, in run order (filled by `median_round`).
+    pub rounds_p99: Vec<f64>,
 }
 
 impl Measured {
@@ -40,6 +42,7 @@ impl Measured {
             hist: histogram(),
             note: String::new(),
             rounds: Vec::new(),
+            rounds_p99: Vec::new(),
         }
     }
 
@@ -55,12 +58,14 @@ impl Measured {
     pub fn median_round(runs: Vec<Measured>) -> Self {
         assert!(!runs.is_empty(), "at least one round");
         let rates: Vec<f64> = runs.iter().map(Measured::events_per_sec).collect();
+        let p99s: Vec<f64> = runs.iter().map(Measured::p99_us).collect();
         let notes: Vec<String> = runs.iter().map(|m| m.note.clone()).collect();
         let mut order: Vec<usize> = (0..runs.len()).collect();
         order.sort_by(|&a, &b| rates[a].total_cmp(&rates[b]));
         let pick = order[(runs.len() - 1) / 2];
         let mut m = runs.into_iter().nth(pick).expect("picked round exists");
         m.rounds = rates;
+        m.rounds_p99 = p99s;
         if notes.iter().any(|n| !n.is_empty()) {
             m.note = notes.join(" / ");
         }
@@ -169,6 +174,22 @@ impl Table {
         out.extend(self.rows.iter().map(|r| line(r)));
         out.join("\n")
     }
+}
+
+/// The median of some figures (the mean of the middle two for an even count), with their
+/// minimum and maximum.
+pub fn median_range(mut xs: Vec<f64>) -> Option<(f64, f64, f64)> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let median = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    Some((median, xs[0], xs[n - 1]))
 }
 
 pub fn fmt_rate(per_sec: f64) -> String {
