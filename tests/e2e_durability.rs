@@ -142,7 +142,10 @@ async fn sigkill_after_acknowledged_publishes_loses_nothing() {
         out.contains(&format!("folded {} events into 3 families", head + 1)),
         "{out}"
     );
-    assert!(out.contains("the projection service folds the same 3 families"), "{out}");
+    assert!(
+        out.contains("the projection service folds the same 3 families"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
