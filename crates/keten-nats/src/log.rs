@@ -318,8 +318,12 @@ impl Inner {
         while index.len() < last {
             let from = index.len() + 1;
             let got = retry(deadline, || self.fetch_some(from, last - index.len(), None)).await?;
-            for f in got {
+            for (k, f) in got.into_iter().enumerate() {
                 let expected = index.len() + 1;
+                if f.seq != expected && k > 0 {
+                    // A hole in one replica's answer: ask again from there (the leader decides).
+                    break;
+                }
                 if f.seq != expected {
                     return Err(self.corrupt(
                         expected,
@@ -339,8 +343,9 @@ impl Inner {
         Ok(())
     }
 
-    /// At least the message at `from` (or a later one when `from` is gone): a batched direct get,
-    /// and the leader when the replica that answered had nothing yet.
+    /// Messages from `from` on, the first of them `from` itself unless the leader says it is
+    /// gone: a batched direct get, and the leader when the replica that answered had nothing
+    /// yet or lacked `from` (a replica still catching up).
     async fn fetch_some(
         &self,
         from: u64,
@@ -348,11 +353,12 @@ impl Inner {
         subject: Option<&str>,
     ) -> Result<Vec<Fetched>> {
         let got = self.js.fetch(from, count, subject).await?;
-        if !got.is_empty() {
+        if got.first().is_some_and(|f| f.seq == from) {
             return Ok(got);
         }
         match self.js.get_from_leader(from).await? {
             Some(f) => Ok(vec![f]),
+            None if !got.is_empty() => Ok(got),
             None => Err(self.corrupt(
                 from,
                 format!(
@@ -375,10 +381,13 @@ impl Inner {
                 Some(s) => retry(deadline, || self.fetch_some(want, left, Some(s))).await?,
                 None => retry(deadline, || self.fetch_some(want, left, None)).await?,
             };
-            for f in batch {
+            for (k, f) in batch.into_iter().enumerate() {
                 let Some(&want) = seqs.get(out.len()) else {
                     break;
                 };
+                if f.seq != want && k > 0 {
+                    break;
+                }
                 if f.seq != want {
                     return Err(self.corrupt(
                         want,
