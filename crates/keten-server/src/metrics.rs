@@ -32,6 +32,9 @@ pub struct Metrics {
     pub projection_lag: Gauge,
     /// Optimistic retries of a Publish with expected version "any" after a concurrent append.
     pub publish_retries: Counter,
+    /// Publishes that found the projection behind the family's stream, by what they did:
+    /// `waited` for it to catch up, or `folded` the family from the log.
+    pub projection_behind: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -50,6 +53,7 @@ impl Default for Metrics {
         let append_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
         let projection_lag = Gauge::default();
         let publish_retries = Counter::default();
+        let projection_behind = Family::<Labels, Counter>::default();
         registry.register(
             "appends",
             "Publish calls that appended events",
@@ -80,6 +84,11 @@ impl Default for Metrics {
             "Publish retries after a concurrent append (expected version any)",
             publish_retries.clone(),
         );
+        registry.register(
+            "publish_projection_behind",
+            "Publishes that found the projection behind the family, by what they did",
+            projection_behind.clone(),
+        );
         Self {
             registry,
             appends,
@@ -88,6 +97,7 @@ impl Default for Metrics {
             append_seconds,
             projection_lag,
             publish_retries,
+            projection_behind,
         }
     }
 }
@@ -96,6 +106,12 @@ impl Metrics {
     pub fn reject(&self, reason: &str) {
         self.rejections
             .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc();
+    }
+
+    pub fn projection_behind(&self, outcome: &str) {
+        self.projection_behind
+            .get_or_create(&vec![("outcome".to_string(), outcome.to_string())])
             .inc();
     }
 

@@ -146,8 +146,10 @@ impl Publisher {
             && let Some(view) = self.projections.family(family)
             && Some(view.version) == version
         {
+            self.metrics.projection_behind("waited");
             return Ok((State::View(view), version));
         }
+        self.metrics.projection_behind("folded");
         let (state, version) = keten_projection::load_family(&*self.store, family).await?;
         Ok((State::Owned(Box::new(state)), version))
     }
