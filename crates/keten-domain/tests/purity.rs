@@ -6,101 +6,58 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The host target triple: the metadata is filtered to it, because dependencies that exist
-/// only for other targets (wasm's `js-sys`) are never built here.
-fn host_triple() -> String {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(rustc)
-        .arg("-vV")
-        .output()
-        .expect("run rustc -vV");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .expect("rustc -vV names the host")
-        .trim()
-        .to_owned()
-}
-
-fn metadata() -> Value {
+/// keten-domain's normal (non-dev, non-build) dependency closure as keten-domain alone resolves
+/// it: crate name to its enabled features.
+///
+/// `cargo tree -p keten-domain` resolves features for this package on its own, which is what
+/// matters: other crates of the workspace may turn on `uuid/v4` or a clock for themselves
+/// without the domain being able to reach them, and `cargo build -p keten-domain` proves it.
+/// `cargo tree` shows the host's dependencies only, leaving out wasm's `js-sys` and the like.
+fn normal_closure() -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
-        .args(["metadata", "--format-version", "1", "--filter-platform"])
-        .arg(host_triple())
+        .args(["tree", "-p", "keten-domain", "-e", "normal"])
+        .args(["--prefix", "none", "--format", "{p}|{f}"])
         .arg("--manifest-path")
         .arg(crate_dir().join("Cargo.toml"))
         .output()
-        .expect("run cargo metadata");
+        .expect("run cargo tree");
     assert!(
         out.status.success(),
-        "cargo metadata failed: {}",
+        "cargo tree failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
-}
-
-/// Package ids of keten-domain's transitive normal (non-dev, non-build) dependencies, with
-/// the resolved node of each.
-fn normal_closure(meta: &Value) -> BTreeMap<String, Value> {
-    let nodes: BTreeMap<String, Value> = meta["resolve"]["nodes"]
-        .as_array()
-        .expect("resolve.nodes")
-        .iter()
-        .map(|n| (n["id"].as_str().unwrap().to_owned(), n.clone()))
-        .collect();
-    let root = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "keten-domain")
-        .expect("keten-domain in metadata")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut seen = BTreeMap::new();
-    let mut todo = vec![root.clone()];
-    while let Some(id) = todo.pop() {
-        let node = &nodes[&id];
-        for dep in node["deps"].as_array().unwrap() {
-            let normal = dep["dep_kinds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|k| k["kind"].is_null());
-            let pkg = dep["pkg"].as_str().unwrap().to_owned();
-            if normal && !seen.contains_key(&pkg) {
-                seen.insert(pkg.clone(), nodes[&pkg].clone());
-                todo.push(pkg);
-            }
+    let mut closure = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        let name = package.split_whitespace().next().unwrap_or_default();
+        if name.is_empty() || name == "keten-domain" {
+            continue;
         }
+        let entry: &mut BTreeSet<String> = closure.entry(name.to_owned()).or_default();
+        entry.extend(
+            features
+                .trim_end_matches(" (*)")
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned),
+        );
     }
-    seen
-}
-
-fn package_name<'a>(meta: &'a Value, id: &str) -> &'a str {
-    meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .and_then(|p| p["name"].as_str())
-        .expect("package for id")
+    closure
 }
 
 #[test]
 fn no_async_runtime_io_or_clock_crate_among_normal_dependencies() {
-    let meta = metadata();
-    let closure = normal_closure(&meta);
-    let names: BTreeSet<&str> = closure.keys().map(|id| package_name(&meta, id)).collect();
+    let closure = normal_closure();
     assert!(
-        names.contains("chrono"),
-        "sanity: the walk found chrono in {names:?}"
+        closure.contains_key("chrono"),
+        "sanity: the walk found chrono in {closure:?}"
     );
 
     const FORBIDDEN: &[&str] = &[
@@ -124,7 +81,10 @@ fn no_async_runtime_io_or_clock_crate_among_normal_dependencies() {
         "js-sys",
         "windows-sys",
     ];
-    let found: Vec<&&str> = FORBIDDEN.iter().filter(|f| names.contains(**f)).collect();
+    let found: Vec<&&str> = FORBIDDEN
+        .iter()
+        .filter(|f| closure.contains_key(**f))
+        .collect();
     assert!(
         found.is_empty(),
         "keten-domain depends on {found:?}; it must stay pure"
@@ -132,52 +92,26 @@ fn no_async_runtime_io_or_clock_crate_among_normal_dependencies() {
 }
 
 #[test]
-fn chrono_is_resolved_without_a_clock() {
-    let meta = metadata();
-    let closure = normal_closure(&meta);
-    let (_, chrono) = closure
-        .iter()
-        .find(|(id, _)| package_name(&meta, id) == "chrono")
+fn chrono_and_uuid_are_resolved_without_a_clock_or_randomness() {
+    let closure = normal_closure();
+    let chrono = closure
+        .get("chrono")
         .expect("chrono among keten-domain's dependencies");
-    let features: Vec<&str> = chrono["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    // Cargo metadata unifies features over the whole workspace: if this fails because another
-    // crate turned on chrono's clock, give that crate its own time source instead.
     for f in ["clock", "now", "wasmbind"] {
         assert!(
-            !features.contains(&f),
-            "chrono is resolved with feature {f:?}: {features:?}"
+            !chrono.contains(f),
+            "chrono is resolved with feature {f:?}: {chrono:?}"
         );
     }
-
-    // And keten-domain itself asks for no clock, whatever the workspace does.
-    let own = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "keten-domain")
-        .unwrap();
-    let chrono_dep = own["dependencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "chrono")
-        .unwrap();
-    assert_eq!(chrono_dep["uses_default_features"], false);
-    let asked: Vec<&str> = chrono_dep["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        !asked.contains(&"clock") && !asked.contains(&"now"),
-        "{asked:?}"
-    );
+    let uuid = closure
+        .get("uuid")
+        .expect("uuid among keten-domain's dependencies");
+    for f in ["v4", "v7", "rng", "fast-rng"] {
+        assert!(
+            !uuid.contains(f),
+            "uuid is resolved with feature {f:?}: {uuid:?}"
+        );
+    }
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
