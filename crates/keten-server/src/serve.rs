@@ -14,7 +14,7 @@ use keten_proto::v1::{
     partner_gateway_server::PartnerGatewayServer,
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::App;
@@ -149,7 +149,8 @@ pub async fn serve(
             app: app.clone(),
         }))
         .add_service(AuditServer::new(AuditService { app: app.clone() }))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+        // Nagle's algorithm would hold back small responses until the peer's delayed ACK.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
         .await;
     for task in background {
         task.abort();
