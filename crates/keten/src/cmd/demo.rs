@@ -175,7 +175,7 @@ async fn play(url: &str, pki: &Path, config: &Config) -> Result<()> {
         .await;
     match refused {
         Err(st) => println!(
-            "\n  politie tries to mark a goal achieved, which only the family manager may do:\n    refused: {:?}: {}",
+            "\n  politie tries to mark a goal achieved, which is for the family manager or the coordinator:\n    refused: {:?}: {}",
             st.code(),
             st.message()
         ),
