@@ -13,7 +13,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.log_json);
+    // The demo's own server would interleave its log with the plan the demo prints.
+    let default_level = match cli.command {
+        cli::Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    init_tracing(cli.log_json, default_level);
     let outcome = match cli.command {
         cli::Command::Serve(args) => cmd::serve::run(args),
         cli::Command::DevPki(args) => cmd::dev_pki::run(args),
@@ -32,9 +37,9 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr, so that stdout carries only what a caller reads (the listening line, the
 /// demo's plan).
-fn init_tracing(json: bool) {
+fn init_tracing(json: bool, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("KETEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("KETEN_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
