@@ -122,7 +122,7 @@ pub async fn serve(
         }
         None => None,
     };
-    background.push(tokio::spawn(track_lag(app.clone())));
+    background.push(tokio::spawn(watch_projection(app.clone(), health.clone())));
 
     on_ready(&Bound {
         grpc,
@@ -174,8 +174,11 @@ fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig> {
         .client_ca_root(Certificate::from_pem(read(&tls.ca)?)))
 }
 
-async fn track_lag(app: Arc<App>) {
+/// Keeps the lag gauge current, and reports Coordination as not serving once the projection
+/// has stopped on an error (its plans would no longer follow the log).
+async fn watch_projection(app: Arc<App>, health: tonic_health::server::HealthReporter) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reported_failure = false;
     loop {
         tick.tick().await;
         if let Ok(head) = app.store.head().await {
@@ -184,6 +187,13 @@ async fn track_lag(app: Arc<App>) {
             app.metrics
                 .projection_lag
                 .set(head.saturating_sub(folded) as i64);
+        }
+        if !reported_failure && let Err(e) = app.projections.health() {
+            tracing::error!(error = %e, "the projection has stopped; Coordination is not serving");
+            health
+                .set_not_serving::<CoordinationServer<CoordinationService>>()
+                .await;
+            reported_failure = true;
         }
     }
 }
