@@ -65,6 +65,7 @@ pub async fn serve(
         },
     )
     .await?;
+    catch_up(&store, &projections).await?;
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Arc::new(App {
@@ -194,6 +195,28 @@ async fn watch_projection(app: Arc<App>, health: tonic_health::server::HealthRep
                 .set_not_serving::<CoordinationServer<CoordinationService>>()
                 .await;
             reported_failure = true;
+        }
+    }
+}
+
+/// Waits until the projection has folded every event that was in the log at start.
+///
+/// Until then a query could answer "unknown family" for a family the log holds, so the server
+/// does not take calls (nor print that it listens) before this returns. A projection that stops
+/// on a damaged or undecodable event ends the start with its error.
+async fn catch_up(store: &Arc<dyn EventStore>, projections: &Projections) -> Result<()> {
+    let Some(head) = store.head().await? else {
+        return Ok(());
+    };
+    loop {
+        match projections.wait_for(head, Duration::from_secs(5)).await {
+            Ok(()) => return Ok(()),
+            Err(keten_projection::Error::NotYet { reached, .. }) => tracing::info!(
+                head = head.0,
+                reached = reached.map(|p| p.0),
+                "the projection is catching up with the log"
+            ),
+            Err(e) => return Err(e.into()),
         }
     }
 }
