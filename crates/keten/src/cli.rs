@@ -21,13 +21,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gRPC server on the embedded log.
+    /// Run the gRPC server on the embedded log or a NATS JetStream stream.
     Serve(ServeArgs),
     /// Create a local CA, a server certificate and a client certificate per configured partner.
     DevPki(DevPkiArgs),
     /// Play a family's course through OMPG from several partner systems, then print the plan.
     Demo(DemoArgs),
-    /// Check a data directory's hash chain offline.
+    /// Check a data directory's (or a JetStream stream's) hash chain.
     Verify(VerifyArgs),
     /// Rebuild the projections from the log, from scratch.
     Replay(ReplayArgs),
@@ -53,6 +53,31 @@ pub struct ServeArgs {
     /// How long a query with `min_position` waits for the projection, in milliseconds.
     #[arg(long, default_value_t = 5000, hide = true)]
     pub read_wait_ms: u64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where the log lives: the embedded file log (default) or a NATS JetStream stream.
+#[derive(Debug, Args, Default)]
+pub struct StoreArgs {
+    /// `nats://host:port[,host:port...]` runs on JetStream (overrides `store`); without it,
+    /// the embedded log in the data directory.
+    #[arg(long, env = "KETEN_STORE")]
+    pub store: Option<String>,
+    /// The JetStream stream (overrides `[nats] stream`; default KETEN).
+    #[arg(long, env = "KETEN_NATS_STREAM")]
+    pub nats_stream: Option<String>,
+    /// Replicas the stream must have: 3 on a three-node cluster (overrides `[nats] replicas`; default 1).
+    #[arg(long, env = "KETEN_NATS_REPLICAS")]
+    pub nats_replicas: Option<usize>,
+    /// Every node's monitoring URL, http://host:8222, comma-separated: keten checks there that
+    /// each node fsyncs before it acknowledges (overrides `[nats] monitor_urls`).
+    #[arg(long, env = "KETEN_NATS_MONITOR", value_delimiter = ',')]
+    pub nats_monitor: Vec<String>,
+    /// Start without checking that the servers fsync before acknowledging: an acknowledged
+    /// append may then be in no node's disk yet, and a power loss can lose it.
+    #[arg(long, env = "KETEN_NATS_ACCEPT_ACK_BEFORE_FSYNC")]
+    pub nats_accept_ack_before_fsync: bool,
 }
 
 #[derive(Debug, Args)]
@@ -83,8 +108,11 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The data directory to check.
+    /// The data directory to check, or `nats://host:port[,...]` for a JetStream stream.
     pub data_dir: PathBuf,
+    /// The JetStream stream to check with a `nats://` URL.
+    #[arg(long, default_value = "KETEN")]
+    pub nats_stream: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,32 +1,46 @@
-//! `keten serve`: the gRPC server on the embedded file log.
+//! `keten serve`: the gRPC server on the embedded file log, or on NATS JetStream with `--store`.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use keten_log::{Durability, FileLog, FileLogOptions};
+use keten_nats::{FsyncCheck, NatsLogOptions};
 use keten_server::config::Config;
 use keten_server::{Bound, Settings};
 
 use crate::cli::ServeArgs;
-use crate::settings::{load_config, log_dir, snapshot_dir};
+pub use crate::cli::StoreArgs;
+use crate::settings::{StoreConfig, load, log_dir, snapshot_dir};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let config = load_config(&args.config)?;
-    let data = args
-        .data
-        .clone()
-        .or(config.data_dir.clone())
-        .context("no data directory: give --data or `data_dir` in the configuration")?;
+    let (config, store_config) = load(&args.config)?;
     let listen = args
         .listen
         .or(config.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
     let metrics_listen = args.metrics_listen.or(config.metrics_listen);
+    if let Some((url, opts)) = nats_store(&args.store, store_config)? {
+        // The data directory, when there is one, keeps only the projection's snapshot.
+        let data = args.data.clone().or(config.data_dir.clone());
+        return runtime()?.block_on(serve_nats(
+            config,
+            (url, opts),
+            data,
+            (listen, metrics_listen),
+            Duration::from_millis(args.read_wait_ms),
+            shutdown_signal(),
+        ));
+    }
+    let data = args
+        .data
+        .clone()
+        .or(config.data_dir.clone())
+        .context("no data directory: give --data or `data_dir` in the configuration")?;
     let durability = if args.no_fsync_unsafe {
         Durability::NoSyncUnsafe
     } else {
@@ -75,6 +89,7 @@ pub async fn serve(
         snapshot_dir: Some(snapshot_dir(&data)),
         data_dir: Some(data.clone()),
         read_wait,
+        proofs: config.proofs.clone(),
     };
     let store: Arc<dyn keten_log::EventStore> = Arc::new(log.clone());
     let served = keten_server::serve(settings, store, on_ready, shutdown).await;
@@ -83,6 +98,94 @@ pub async fn serve(
     served.context("server failed")?;
     closed.context("closing the log")?;
     Ok(())
+}
+
+/// The JetStream store, when flags, environment or configuration name one (flags win). The
+/// NATS options come from `[nats]` with flags overriding each.
+pub fn nats_store(
+    args: &StoreArgs,
+    config: StoreConfig,
+) -> Result<Option<(String, NatsLogOptions)>> {
+    let Some(store) = args.store.clone().or(config.store) else {
+        return Ok(None);
+    };
+    let Some(hosts) = store.strip_prefix("nats://") else {
+        bail!(
+            "store `{store}` is not understood: give nats://host:port[,host:port...], or no store \
+             for the embedded log in the data directory"
+        );
+    };
+    // Each host of the list gets the scheme, so `nats://a:4222,b:4222` names two servers.
+    let url = hosts
+        .split(',')
+        .map(|h| h.trim())
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if h.contains("://") {
+                h.to_string()
+            } else {
+                format!("nats://{h}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    if url.is_empty() {
+        bail!("store `{store}` names no NATS server");
+    }
+    let mut opts = NatsLogOptions::default();
+    if let Some(s) = args.nats_stream.clone().or(config.nats.stream) {
+        opts.stream = s;
+    }
+    if let Some(r) = args.nats_replicas.or(config.nats.replicas) {
+        opts.replicas = r;
+    }
+    opts.fsync = if args.nats_accept_ack_before_fsync || config.nats.accept_ack_before_fsync {
+        FsyncCheck::AcceptAckBeforeFsync
+    } else {
+        let monitor_urls = if args.nats_monitor.is_empty() {
+            config.nats.monitor_urls
+        } else {
+            args.nats_monitor.clone()
+        };
+        FsyncCheck::Verify { monitor_urls }
+    };
+    Ok(Some((url, opts)))
+}
+
+/// Connects to JetStream (refusing a server or stream that cannot keep the log's promises) and
+/// serves until `shutdown`.
+pub async fn serve_nats(
+    config: Config,
+    (url, opts): (String, NatsLogOptions),
+    data: Option<std::path::PathBuf>,
+    (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
+    read_wait: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    if matches!(opts.fsync, FsyncCheck::AcceptAckBeforeFsync) {
+        tracing::warn!(
+            "the NATS servers are not checked for fsync before acknowledging: an acknowledged \
+             append may be lost on a power loss"
+        );
+    }
+    let stream = opts.stream.clone();
+    let log = keten_nats::NatsLog::connect(&url, opts)
+        .await
+        .with_context(|| format!("cannot use JetStream stream `{stream}` at {url}"))?;
+    let settings = Settings {
+        listen,
+        metrics_listen,
+        tls: config.tls.clone(),
+        partners: config.partners.clone(),
+        snapshot_dir: data.as_deref().map(snapshot_dir),
+        data_dir: data,
+        read_wait,
+        proofs: config.proofs.clone(),
+    };
+    let store: Arc<dyn keten_log::EventStore> = Arc::new(log);
+    keten_server::serve(settings, store, print_ready, shutdown)
+        .await
+        .context("server failed")
 }
 
 /// Tests and scripts wait for this line; it is the only thing `serve` writes to stdout.

@@ -9,6 +9,9 @@ use crate::cli::VerifyArgs;
 use crate::settings::log_dir;
 
 pub fn run(args: VerifyArgs) -> Result<()> {
+    if let Some(url) = args.data_dir.to_str().filter(|s| s.starts_with("nats://")) {
+        return verify_nats(url, &args.nats_stream);
+    }
     // Accept the data directory (which holds `log/`) or the log directory itself.
     let dir = if log_dir(&args.data_dir).is_dir() {
         log_dir(&args.data_dir)
@@ -50,4 +53,36 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         }
         Err(e) => bail!("{} is damaged: {e}", dir.display()),
     }
+}
+
+/// Walks the JetStream stream with a fresh index and names the first break. Verifying only
+/// reads, so the servers' fsync setting is not this command's concern, and a missing stream is
+/// not created.
+fn verify_nats(url: &str, stream: &str) -> Result<()> {
+    let store = crate::cmd::serve::StoreArgs {
+        store: Some(url.to_string()),
+        nats_stream: Some(stream.to_string()),
+        nats_accept_ack_before_fsync: true,
+        ..Default::default()
+    };
+    let (url, mut opts) =
+        crate::cmd::serve::nats_store(&store, Default::default())?.expect("a nats:// store");
+    opts.create = false;
+    let what = format!("JetStream stream `{stream}` at {url}");
+    crate::cmd::serve::runtime()?.block_on(async {
+        use keten_log::EventStore;
+        // connect reads the whole stream into its index, checking the chain: a damaged stream
+        // is named here already.
+        let log = keten_nats::NatsLog::connect(&url, opts)
+            .await
+            .map_err(keten_log::Error::from)
+            .map_err(|e| anyhow::anyhow!("{what} is damaged or unreachable: {e}"))?;
+        match log.verify().await {
+            Ok(events) => {
+                println!("ok: {events} events in {what}");
+                Ok(())
+            }
+            Err(e) => bail!("{what} is damaged: {e}"),
+        }
+    })
 }
