@@ -170,6 +170,7 @@ async fn grpc(
         snapshot_dir: None,
         data_dir: None,
         read_wait: Duration::from_secs(5),
+        proofs: None,
     };
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -5,10 +5,13 @@
 use std::sync::Arc;
 
 use keten_domain::Role;
-use keten_log::{Direction, GlobalPosition, ReadFrom, StreamVersion, Until};
+use keten_log::{Direction, EventId, GlobalPosition, ReadFrom, StreamVersion, Until};
 use keten_projection::stored;
 use keten_proto::convert;
-use keten_proto::v1::{self, audit_server::Audit, get_family_plan_as_of_request::AsOf};
+use keten_proto::v1::{
+    self, audit_server::Audit, get_family_plan_as_of_request::AsOf,
+    prove_inclusion_request::Event as Which,
+};
 use tonic::{Request, Response, Status};
 
 use crate::App;
@@ -45,6 +48,53 @@ impl Audit for AuditService {
     ) -> Result<Response<v1::VerifyLogResponse>, Status> {
         Ok(Response::new(self.verify(request).await?))
     }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<v1::GetCheckpointRequest>,
+    ) -> Result<Response<v1::GetCheckpointResponse>, Status> {
+        let caller = self.auditor(&request)?;
+        crate::access_log(&caller, "GetCheckpoint", None);
+        let signed = self.proofs()?.checkpoint(request.get_ref().fresh).await?;
+        Ok(Response::new(v1::GetCheckpointResponse {
+            checkpoint: Some(checkpoint_to_proto(&signed)),
+        }))
+    }
+
+    async fn prove_inclusion(
+        &self,
+        request: Request<v1::ProveInclusionRequest>,
+    ) -> Result<Response<v1::ProveInclusionResponse>, Status> {
+        Ok(Response::new(self.inclusion(request).await?))
+    }
+
+    async fn prove_consistency(
+        &self,
+        request: Request<v1::ProveConsistencyRequest>,
+    ) -> Result<Response<v1::ProveConsistencyResponse>, Status> {
+        let caller = self.auditor(&request)?;
+        crate::access_log(&caller, "ProveConsistency", None);
+        let req = request.into_inner();
+        let (new_size, proof, signed) = self
+            .proofs()?
+            .consistency(req.old_size, req.new_size)
+            .await?;
+        Ok(Response::new(v1::ProveConsistencyResponse {
+            old_size: req.old_size,
+            new_size,
+            proof: proof.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: signed.as_ref().map(checkpoint_to_proto),
+        }))
+    }
+}
+
+fn checkpoint_to_proto(signed: &keten_proof::SignedCheckpoint) -> v1::Checkpoint {
+    v1::Checkpoint {
+        note: signed.to_note(),
+        tree_size: signed.checkpoint.tree_size,
+        root_hash: signed.checkpoint.root_hash.to_vec(),
+        time: Some(wire::timestamp(signed.checkpoint.time)),
+    }
 }
 
 impl AuditService {
@@ -57,6 +107,75 @@ impl AuditService {
             )));
         }
         Ok(caller)
+    }
+
+    fn proofs(&self) -> Result<&crate::proofs::Proofs> {
+        self.app
+            .proofs
+            .as_deref()
+            .ok_or_else(|| Error::NoProofs("no `[proofs]` signing key in the configuration".into()))
+    }
+
+    async fn inclusion(
+        &self,
+        request: Request<v1::ProveInclusionRequest>,
+    ) -> Result<v1::ProveInclusionResponse> {
+        let caller = self.auditor(&request)?;
+        crate::access_log(&caller, "ProveInclusion", None);
+        let req = request.into_inner();
+        let proofs = self.proofs()?;
+        let position = match req.event {
+            Some(Which::Position(p)) => p,
+            Some(Which::EventId(id)) => {
+                let uuid = uuid::Uuid::parse_str(&id).map_err(|e| Error::InvalidArgument {
+                    field: "event_id".into(),
+                    description: e.to_string(),
+                })?;
+                proofs
+                    .position_of(EventId(uuid))
+                    .await?
+                    .ok_or_else(|| Error::InvalidArgument {
+                        field: "event_id".into(),
+                        description: format!("no event {id} in the log"),
+                    })?
+            }
+            None => {
+                return Err(Error::InvalidArgument {
+                    field: "event".into(),
+                    description: "required: position or event_id".into(),
+                });
+            }
+        };
+        let (tree_size, path, signed) = proofs.inclusion(position, req.tree_size).await?;
+        let event = self
+            .app
+            .store
+            .read_all(
+                ReadFrom::At(GlobalPosition(position)),
+                Direction::Forward,
+                1,
+                Until::Latest,
+            )
+            .await?
+            .into_iter()
+            .next()
+            .filter(|e| e.position.0 == position)
+            .ok_or_else(|| Error::Internal(format!("position {position} is not in the log")))?;
+        Ok(v1::ProveInclusionResponse {
+            event: Some(v1::RecordedEvent {
+                position,
+                stream: event.stream.as_str().to_owned(),
+                version: event.version.0,
+                event_id: event.id.0.to_string(),
+                event_type: event.event_type.as_str().to_owned(),
+                committed_at_micros: event.committed_at.0,
+                metadata: event.metadata,
+                payload: event.payload,
+            }),
+            tree_size,
+            audit_path: path.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: signed.as_ref().map(checkpoint_to_proto),
+        })
     }
 
     async fn history(

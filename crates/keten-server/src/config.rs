@@ -23,6 +23,33 @@ pub struct Config {
     pub tls: TlsConfig,
     #[serde(default, rename = "partner")]
     pub partners: Vec<PartnerConfig>,
+    /// Signed checkpoints of the log's Merkle tree; absent means the proof calls are refused.
+    pub proofs: Option<ProofConfig>,
+}
+
+/// The checkpoint signer. Relative paths are taken from the configuration file's directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofConfig {
+    /// The Ed25519 private key (PKCS#8 PEM), e.g. written by `keten dev-pki`.
+    pub signing_key: PathBuf,
+    /// Its public key (SPKI PEM): what auditors are given. The server refuses to start when it
+    /// is not the signing key's, so the published key and the signing key cannot drift apart.
+    pub public_key: PathBuf,
+    /// The log's name in every checkpoint (a signed-note key name: no spaces, no `+`).
+    #[serde(default = "default_origin")]
+    pub origin: String,
+    /// Seconds between checkpoints (one is signed only when the log has grown).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_secs: u64,
+}
+
+fn default_origin() -> String {
+    "keten.local/log".into()
+}
+
+fn default_checkpoint_interval() -> u64 {
+    60
 }
 
 /// PEM files; relative paths are taken from the configuration file's directory.
@@ -60,6 +87,13 @@ impl Config {
             && d.is_relative()
         {
             *d = base.join(&*d);
+        }
+        if let Some(proofs) = &mut self.proofs {
+            for p in [&mut proofs.signing_key, &mut proofs.public_key] {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
         }
     }
 

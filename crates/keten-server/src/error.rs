@@ -67,6 +67,10 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A proof call to a server without a checkpoint signing key.
+    #[error("this server signs no checkpoints: {0}")]
+    NoProofs(String),
+
     #[error("TLS setup: {0}")]
     Tls(String),
 
@@ -112,6 +116,7 @@ impl Error {
                 log_reason(e).into()
             }
             Self::Projection(_) => "PROJECTION_FAILED".into(),
+            Self::NoProofs(_) => "PROOFS_NOT_CONFIGURED".into(),
             Self::Config(_) | Self::Tls(_) | Self::Io { .. } | Self::Internal(_) => {
                 "INTERNAL".into()
             }
@@ -143,6 +148,7 @@ impl Error {
                 _ => Code::Unavailable,
             },
             Self::Projection(_) => Code::Internal,
+            Self::NoProofs(_) => Code::FailedPrecondition,
             Self::Config(_) | Self::Tls(_) | Self::Io { .. } | Self::Internal(_) => Code::Internal,
         }
     }

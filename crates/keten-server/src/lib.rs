@@ -17,6 +17,7 @@ pub mod error;
 pub mod gateway;
 mod list;
 pub mod metrics;
+pub mod proofs;
 pub mod publish;
 mod serve;
 mod wire;
@@ -46,6 +47,8 @@ pub struct App {
     pub data_dir: Option<PathBuf>,
     /// Turns true when shutdown begins; endless streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The Merkle tree and signed checkpoints; `None` without a signing key.
+    pub proofs: Option<Arc<proofs::Proofs>>,
 }
 
 /// The server's today (UTC), for validation and for plans "as of now".

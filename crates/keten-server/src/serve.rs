@@ -25,6 +25,7 @@ use crate::coordination::CoordinationService;
 use crate::error::{Error, Result};
 use crate::gateway::Gateway;
 use crate::metrics::{self, Metrics};
+use crate::proofs::{Proofs, Signer};
 use crate::publish::Publisher;
 
 /// Everything `serve` needs besides the store.
@@ -39,6 +40,8 @@ pub struct Settings {
     pub data_dir: Option<PathBuf>,
     /// How long a query with `min_position` waits for the projection.
     pub read_wait: Duration,
+    /// The checkpoint signer; `None` refuses the proof calls.
+    pub proofs: Option<crate::config::ProofConfig>,
 }
 
 /// Where the server listens, known once the sockets are bound (port 0 picks one).
@@ -66,6 +69,10 @@ pub async fn serve(
     )
     .await?;
     catch_up(&store, &projections).await?;
+    let proofs = match &settings.proofs {
+        Some(config) => Some(Proofs::start(store.clone(), Signer::load(config)?).await?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Arc::new(App {
@@ -81,6 +88,7 @@ pub async fn serve(
         read_wait: settings.read_wait,
         data_dir: settings.data_dir.clone(),
         stopping: stop_rx,
+        proofs: proofs.clone(),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -124,6 +132,9 @@ pub async fn serve(
         None => None,
     };
     background.push(tokio::spawn(watch_projection(app.clone(), health.clone())));
+    if let Some(proofs) = proofs {
+        background.push(tokio::spawn(crate::proofs::checkpoint_timer(proofs)));
+    }
 
     on_ready(&Bound {
         grpc,
