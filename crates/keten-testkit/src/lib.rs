@@ -100,7 +100,7 @@ pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 /// Free loopback ports. The listeners are held until all are chosen so that one call never
 /// returns the same port twice; another process could still take one before the server binds
 /// it, which shows up as a clear start failure rather than a wrong test.
-fn free_ports(n: usize) -> Vec<u16> {
+pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
         .collect();
@@ -128,6 +128,41 @@ impl NatsServer {
         let mut server = Self::configure("n1", ports[0], ports[1], None, &[]);
         server.spawn();
         server.wait_ready();
+        server
+    }
+
+    /// A single-node server with the default `sync_interval` (it acknowledges before fsync):
+    /// the configuration keten must refuse unless told to accept it.
+    pub fn start_without_sync_always() -> Self {
+        let ports = free_ports(2);
+        let mut server = Self::configure("n1", ports[0], ports[1], None, &[]);
+        let conf = server.dir.path().join("nats.conf");
+        let text = std::fs::read_to_string(&conf).expect("read nats.conf");
+        std::fs::write(&conf, text.replace("  sync_interval: always\n", ""))
+            .expect("write nats.conf");
+        server.spawn();
+        server.wait_ready();
+        server
+    }
+
+    /// Runs a server on a configuration file written by the caller (for example the one in
+    /// `deploy/`); `ports` are its client and monitoring ports, known to the caller.
+    pub fn start_with_config(
+        name: &str,
+        dir: tempfile::TempDir,
+        conf: &Path,
+        (port, monitor_port): (u16, u16),
+    ) -> Self {
+        let mut server = Self {
+            name: name.to_string(),
+            port,
+            monitor_port,
+            cluster_port: None,
+            dir,
+            child: None,
+        };
+        std::fs::copy(conf, server.dir.path().join("nats.conf")).expect("copy the configuration");
+        server.spawn();
         server
     }
 
