@@ -31,6 +31,11 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Rebuild the projections from the log, from scratch.
     Replay(ReplayArgs),
+    /// As an auditor, fetch a family's events with inclusion proofs under a fresh signed
+    /// checkpoint, and write them as a bundle that verifies offline.
+    AuditExport(AuditExportArgs),
+    /// Check an audit bundle offline against the log's public key; exits non-zero unless all holds.
+    AuditVerify(AuditVerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -120,4 +125,40 @@ pub struct ReplayArgs {
     /// The data directory whose projections to rebuild.
     #[arg(long)]
     pub data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// The family.
+    pub family: String,
+    /// Where to write the bundle (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The server (https://host:port).
+    #[arg(long, env = "KETEN_SERVER")]
+    pub server: String,
+    /// The directory with `ca.pem` and the client certificate `<cert>.pem`/`<cert>.key`.
+    #[arg(long)]
+    pub pki: PathBuf,
+    /// The client certificate's file name (without `.pem`): a partner allowed the auditor role.
+    #[arg(long)]
+    pub cert: String,
+    /// The person acting as auditor.
+    #[arg(long)]
+    pub person: String,
+    /// The log's public key: when given, the bundle is checked before it is written.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Add the plaintext section (payloads are stored unencrypted yet, so it repeats them).
+    #[arg(long)]
+    pub plaintext: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The bundle written by `keten audit-export`.
+    pub bundle: PathBuf,
+    /// The log's Ed25519 public key (PEM, hex or base64), from the server's configuration.
+    #[arg(long)]
+    pub key: PathBuf,
 }

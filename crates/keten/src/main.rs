@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         cli::Command::Demo(args) => cmd::demo::run(args),
         cli::Command::Verify(args) => cmd::verify::run(args),
         cli::Command::Replay(args) => cmd::replay::run(args),
+        cli::Command::AuditExport(args) => cmd::audit::export(args),
+        cli::Command::AuditVerify(args) => cmd::audit::verify(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,8 +18,18 @@ pub fn run(args: DevPkiArgs) -> Result<()> {
         .collect();
     names.extend(args.extra_clients.iter().map(|cn| (cn.clone(), cn.clone())));
     write_pki(&args.out, &names)?;
+    // The checkpoint signing key: `[proofs] signing_key` and `public_key` in the configuration;
+    // auditors are given `checkpoint.pub`. Kept if it exists: a new key would orphan every
+    // checkpoint signed so far.
+    let key_path = args.out.join("checkpoint.key");
+    if !key_path.exists() {
+        let key = keten_proof::generate_signing_key()?;
+        keten_proof::save_signing_key(&key_path, &key)?;
+        keten_proof::save_verifying_key(&args.out.join("checkpoint.pub"), &key.verifying_key())?;
+    }
     println!(
-        "wrote a dev CA, a server certificate and {} client certificates to {}",
+        "wrote a dev CA, a server certificate, {} client certificates and a checkpoint signing \
+         key (checkpoint.key, checkpoint.pub) to {}",
         names.len(),
         args.out.display()
     );

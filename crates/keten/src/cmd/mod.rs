@@ -1,3 +1,4 @@
+pub mod audit;
 pub mod demo;
 pub mod dev_pki;
 pub mod replay;
