@@ -139,13 +139,19 @@ impl Dir {
             "1000".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        self.try_launch(KETEN, &args)
+    }
+
+    /// Starts `program args...` (a `keten serve` command line, written out in full) and waits
+    /// for its listening and metrics lines; one that exits first is an `Err` with its stderr.
+    pub fn try_launch(&self, program: &str, args: &[String]) -> Result<Server, String> {
         let cmd_line = format!(
-            "$ keten {} (in {})",
+            "$ {program} {} (in {})",
             args.join(" "),
             self.tmp.path().display()
         );
-        let mut child = Command::new(KETEN)
-            .args(&args)
+        let mut child = Command::new(program)
+            .args(args)
             .current_dir(self.tmp.path())
             .env("KETEN_LOG", "info")
             .stdin(Stdio::null())

@@ -118,6 +118,8 @@ pub struct NatsServer {
     monitor_port: u16,
     cluster_port: Option<u16>,
     dir: tempfile::TempDir,
+    /// Variables the configuration refers to.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -145,23 +147,30 @@ impl NatsServer {
         server
     }
 
-    /// Runs a server on a configuration file written by the caller (for example the one in
-    /// `deploy/`); `ports` are its client and monitoring ports, known to the caller.
+    /// Starts a server on a configuration file written elsewhere (for example in `deploy/`),
+    /// with `env` for its variables (`$KETEN_NATS_PORT`...); `ports` are its client and
+    /// monitoring ports, which the caller chose. Not waited for: a cluster's nodes are healthy
+    /// only once all run, so call [`NatsServer::wait_ready`] after starting them all.
     pub fn start_with_config(
         name: &str,
-        dir: tempfile::TempDir,
         conf: &Path,
+        env: Vec<(String, String)>,
         (port, monitor_port): (u16, u16),
     ) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("keten-nats-{name}-"))
+            .tempdir()
+            .expect("temporary directory");
+        std::fs::copy(conf, dir.path().join("nats.conf")).expect("copy the configuration");
         let mut server = Self {
             name: name.to_string(),
             port,
             monitor_port,
             cluster_port: None,
             dir,
+            env,
             child: None,
         };
-        std::fs::copy(conf, server.dir.path().join("nats.conf")).expect("copy the configuration");
         server.spawn();
         server
     }
@@ -200,6 +209,7 @@ impl NatsServer {
             monitor_port,
             cluster_port: cluster,
             dir,
+            env: Vec::new(),
             child: None,
         }
     }
@@ -214,6 +224,7 @@ impl NatsServer {
         let child = Command::new(nats_server_binary())
             .arg("-c")
             .arg(self.dir.path().join("nats.conf"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)

@@ -75,13 +75,21 @@ fn verify_nats(url: &str, stream: &str) -> Result<()> {
         // is named here already.
         let log = keten_nats::NatsLog::connect(&url, opts)
             .await
-            .map_err(keten_log::Error::from)
             .map_err(|e| anyhow::anyhow!("{what} is damaged or unreachable: {e}"))?;
         match log.verify().await {
             Ok(events) => {
                 println!("ok: {events} events in {what}");
                 Ok(())
             }
+            // The API's Corrupt names a byte offset in a file; here it is a stream sequence.
+            Err(keten_log::Error::Corrupt {
+                offset,
+                position,
+                reason,
+                ..
+            }) => bail!(
+                "{what} is damaged at stream sequence {offset} (global position {position}): {reason}"
+            ),
             Err(e) => bail!("{what} is damaged: {e}"),
         }
     })
