@@ -278,9 +278,11 @@ fn sigkill_loses_no_acknowledged_event() {
         acked.len()
     );
     eprintln!(
-        "{ROUNDS} rounds, {} acknowledged events checked, torn tails cut in {torn_rounds} \
-         rounds ({torn_total} bytes), in {:.1} s",
+        "{ROUNDS} rounds, {} acknowledged events checked, {} more made durable but never \
+         acknowledged (killed between flush and ack), torn tails cut in {torn_rounds} rounds \
+         ({torn_total} bytes), in {:.1} s",
         acked.len(),
+        kept.len() - acked.len(),
         began.elapsed().as_secs_f64()
     );
 }
