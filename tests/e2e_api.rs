@@ -286,6 +286,7 @@ async fn the_demo_scenario_step_by_step() {
         .get_family_plan_as_of(s["auditor"].request(v1::GetFamilyPlanAsOfRequest {
             family_id: fam.to_string(),
             as_of: Some(v1::get_family_plan_as_of_request::AsOf::Position(agreed_at)),
+            ..Default::default()
         }))
         .await
         .unwrap()

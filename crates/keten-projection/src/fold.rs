@@ -71,6 +71,25 @@ impl FamilyView {
         Ok(())
     }
 
+    /// Folds a later event of the family when events between may be left out (the "as true
+    /// at" view leaves out what happened after its day).
+    pub(crate) fn advance_omitting(&mut self, rec: &RecordedEvent, event: &Event) -> Result<()> {
+        if rec.version <= self.version || rec.position <= self.position {
+            return Err(fold_error(
+                rec,
+                format!(
+                    "version {} at position {} does not come after version {} at position {}",
+                    rec.version, rec.position, self.version, self.position
+                ),
+            ));
+        }
+        self.evolve(rec, event)?;
+        self.version = rec.version;
+        self.position = rec.position;
+        self.committed_at = rec.committed_at;
+        Ok(())
+    }
+
     fn evolve(&mut self, rec: &RecordedEvent, event: &Event) -> Result<()> {
         if let Event::FamilyRegistered { family_id, .. } = event
             && family_id != &self.family

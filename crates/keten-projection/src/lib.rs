@@ -24,6 +24,7 @@
 mod error;
 mod fast;
 mod fold;
+mod knowledge;
 mod projections;
 mod query;
 pub mod snapshot;
@@ -31,6 +32,7 @@ pub mod stored;
 
 pub use error::{Error, Result};
 pub use fold::FamilyView;
+pub use knowledge::{Difference, family_as_true_at, knowledge_difference};
 pub use projections::{ListFilter, Page, PageRequest, ProjectionOptions, Projections, StartedFrom};
 pub use query::{
     FamilyWatch, RebuildReport, date_of, family_as_of, load_family, rebuild, today, watch_family,

@@ -252,17 +252,57 @@ impl AuditService {
                 });
             }
         };
-        let view = keten_projection::family_as_of(&*self.app.store, &family, until)
-            .await?
-            .ok_or_else(|| Error::NotFound(family.to_string()))?;
-        // A plan as of a moment is judged on that moment's date; as of a position, on the
-        // date its last event was committed.
-        let day = keten_projection::date_of(at.unwrap_or(view.committed_at));
+        let knowledge = match v1::Knowledge::try_from(req.knowledge) {
+            Ok(v1::Knowledge::AsTrue) => v1::Knowledge::AsTrue,
+            Ok(_) => v1::Knowledge::AsKnown,
+            Err(_) => {
+                return Err(Error::InvalidArgument {
+                    field: "knowledge".into(),
+                    description: format!("unknown value {}", req.knowledge),
+                });
+            }
+        };
+        let store = &*self.app.store;
+        let known = keten_projection::family_as_of(store, &family, until).await?;
+        // The cut-off moment: the one asked for, or as of a position the commit time of the
+        // family's last event then. A plan is judged on the cut-off's date.
+        let cutoff = match (at, &known) {
+            (Some(t), _) => t,
+            (None, Some(view)) => view.committed_at,
+            (None, None) => return Err(Error::NotFound(family.to_string())),
+        };
+        let day = keten_projection::date_of(cutoff);
+        let view = match knowledge {
+            v1::Knowledge::AsTrue => {
+                keten_projection::family_as_true_at(store, &family, day).await?
+            }
+            _ => known,
+        }
+        .ok_or_else(|| Error::NotFound(family.to_string()))?;
+        let differences = if req.show_differences {
+            keten_projection::knowledge_difference(store, &family, cutoff)
+                .await?
+                .into_iter()
+                .map(|d| v1::KnowledgeDifference {
+                    version: d.version.0,
+                    position: d.position.0,
+                    event_type: d.event_type,
+                    occurred_on: Some(convert::date_to_proto(d.occurred_on)),
+                    committed_at: Some(wire::timestamp(d.committed_at)),
+                    partner_id: d.partner,
+                    known_later: d.known_later,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(v1::GetFamilyPlanAsOfResponse {
             plan: Some(convert::plan_to_proto(&view.plan(day))),
             version: view.version.0,
             last_position: view.position.0,
             last_committed_at: Some(wire::timestamp(view.committed_at)),
+            knowledge: knowledge as i32,
+            differences,
         })
     }
 
