@@ -367,3 +367,236 @@ async fn a_history_rewritten_after_a_checkpoint_fails_consistency() {
     let (proof, _) = consistency(&a, old.checkpoint.tree_size).await;
     assert!(keten_proof::verify_checkpoint_consistency(&old, &newer, &proof, &key).is_err());
 }
+
+/// Publishes one event for `fam` at whatever version it is at; returns its position.
+async fn publish_one(server: &Server, who: &scenario::Who, fam: &FamilyId, event: Event) -> u64 {
+    let s = server.session(who.partner, who.person, who.role).await;
+    s.gateway()
+        .publish(s.request(request(fam, Kind::Any(v1::Empty {}), &[event])))
+        .await
+        .unwrap()
+        .into_inner()
+        .last_position
+}
+
+fn as_of_position(
+    family: &FamilyId,
+    position: u64,
+    knowledge: v1::Knowledge,
+) -> v1::GetFamilyPlanAsOfRequest {
+    v1::GetFamilyPlanAsOfRequest {
+        family_id: family.to_string(),
+        as_of: Some(v1::get_family_plan_as_of_request::AsOf::Position(position)),
+        knowledge: knowledge as i32,
+        show_differences: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_as_of_every_position_is_the_plan_the_watch_streamed_then() {
+    use futures::StreamExt;
+
+    let dir = Dir::new();
+    let fam = FamilyId::new("gezin-lang").unwrap();
+    let other = FamilyId::new("gezin-buur").unwrap();
+    let server = dir.serve();
+    let steps = scenario::steps(&fam, today());
+    let (first, rest) = steps.split_first().unwrap();
+    let s = server
+        .session(first.who.partner, first.who.person, first.who.role)
+        .await;
+    s.gateway()
+        .publish(s.request(request(&fam, Kind::NoStream(v1::Empty {}), &first.events)))
+        .await
+        .unwrap();
+
+    let coordinator = server
+        .session(
+            scenario::MUNICIPALITY,
+            scenario::COORDINATOR,
+            Role::Coordinator,
+        )
+        .await;
+    let mut watch = coordinator
+        .coordination()
+        .watch_family_plan(coordinator.request(v1::WatchFamilyPlanRequest {
+            family_id: fam.to_string(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The demo's course, then months of police contacts and nuisance reports, with the
+    // neighbours' family publishing in between so that positions and versions part ways.
+    let mut events = first.events.len();
+    for step in rest {
+        let s = server
+            .session(step.who.partner, step.who.person, step.who.role)
+            .await;
+        s.gateway()
+            .publish(s.request(request(&fam, Kind::Any(v1::Empty {}), &step.events)))
+            .await
+            .unwrap_or_else(|st| panic!("{}: {st:?}", step.label));
+        events += step.events.len();
+    }
+    play(&server, std::slice::from_ref(&other)).await;
+    for i in 0..300u64 {
+        let on = scenario::ago(today(), 80 - i / 4);
+        let event = if i % 3 == 0 {
+            Event::NuisanceReported {
+                description: format!("report {i}"),
+                occurred_on: on,
+            }
+        } else {
+            Event::PoliceContactRecorded {
+                member_id: Some(scenario::mid(if i % 2 == 0 { "c1" } else { "p1" })),
+                occurred_on: on,
+            }
+        };
+        let who = if i % 3 == 0 {
+            scenario::housing_system()
+        } else {
+            scenario::police_system()
+        };
+        publish_one(&server, &who, &fam, event).await;
+        if i % 25 == 0 {
+            let contact = Event::PoliceContactRecorded {
+                member_id: None,
+                occurred_on: today(),
+            };
+            publish_one(&server, &scenario::police_system(), &other, contact).await;
+        }
+        events += 1;
+    }
+    let last_version = events as u64 - 1;
+
+    // Every change of the family, as a coordinator watching saw it.
+    let mut streamed = Vec::new();
+    let collect = async {
+        while let Some(item) = watch.next().await {
+            let item = item.unwrap();
+            let done = item.version == last_version;
+            streamed.push(item);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), collect)
+        .await
+        .expect("the watch streams every change");
+    assert_eq!(streamed.len(), events - first.events.len() + 1);
+
+    let auditor = auditor(&server).await;
+    for seen in &streamed {
+        let then = auditor
+            .audit()
+            .get_family_plan_as_of(auditor.request(as_of_position(
+                &fam,
+                seen.last_position,
+                v1::Knowledge::AsKnown,
+            )))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(then.version, seen.version);
+        assert_eq!(then.last_position, seen.last_position);
+        assert_eq!(
+            then.plan, seen.plan,
+            "as of position {} (version {})",
+            seen.last_position, seen.version
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_police_report_is_true_then_but_was_not_known_then() {
+    let dir = Dir::new();
+    let fam = FamilyId::new("gezin-laat").unwrap();
+    let server = dir.serve();
+    play(&server, std::slice::from_ref(&fam)).await;
+    let a = auditor(&server).await;
+    let plan_then = a
+        .coordination()
+        .get_family_plan(a.request(v1::GetFamilyPlanRequest {
+            family_id: fam.to_string(),
+            min_position: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan;
+    let history = a
+        .audit()
+        .read_family_history(a.request(v1::ReadFamilyHistoryRequest {
+            family_id: fam.to_string(),
+            from_version: 0,
+            max_count: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let t = history.last().unwrap().committed_at.unwrap();
+
+    // Recorded now, about a contact two days ago: after T, about a day before T's.
+    let happened = scenario::ago(today(), 2);
+    let late = publish_one(
+        &server,
+        &scenario::police_system(),
+        &fam,
+        Event::PoliceContactRecorded {
+            member_id: Some(scenario::mid("c1")),
+            occurred_on: happened,
+        },
+    )
+    .await;
+
+    let at = |knowledge: v1::Knowledge| v1::GetFamilyPlanAsOfRequest {
+        family_id: fam.to_string(),
+        as_of: Some(v1::get_family_plan_as_of_request::AsOf::At(t)),
+        knowledge: knowledge as i32,
+        show_differences: true,
+    };
+    let known = a
+        .audit()
+        .get_family_plan_as_of(a.request(at(v1::Knowledge::AsKnown)))
+        .await
+        .unwrap()
+        .into_inner();
+    let true_then = a
+        .audit()
+        .get_family_plan_as_of(a.request(at(v1::Knowledge::AsTrue)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(known.knowledge, v1::Knowledge::AsKnown as i32);
+    assert_eq!(true_then.knowledge, v1::Knowledge::AsTrue as i32);
+    assert_eq!(
+        known.plan, plan_then,
+        "as known at T: what the coordinator saw at T"
+    );
+    assert_eq!(known.version, history.last().unwrap().version);
+    assert_eq!(
+        true_then.last_position, late,
+        "as true at T: the late report is in"
+    );
+    assert_ne!(
+        known.plan.as_ref().unwrap().outcomes,
+        true_then.plan.as_ref().unwrap().outcomes,
+        "the late contact counts in the outcome figures of the plan as true at T"
+    );
+
+    // The difference: what was known, and when.
+    for r in [&known, &true_then] {
+        let later: Vec<_> = r.differences.iter().filter(|d| d.known_later).collect();
+        assert_eq!(later.len(), 1, "{:?}", r.differences);
+        let d = later[0];
+        assert_eq!(d.position, late);
+        assert_eq!(d.event_type, "PoliceContactRecorded");
+        assert_eq!(d.partner_id, scenario::POLICE);
+        assert_eq!(d.occurred_on, Some(convert::date_to_proto(happened)));
+        let recorded = d.committed_at.unwrap();
+        assert!((recorded.seconds, recorded.nanos) > (t.seconds, t.nanos));
+    }
+}
