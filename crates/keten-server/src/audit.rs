@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use keten_domain::Role;
-use keten_log::{Direction, EventId, GlobalPosition, ReadFrom, StreamVersion, Until};
+use keten_log::{CommitTime, Direction, EventId, GlobalPosition, ReadFrom, StreamVersion, Until};
 use keten_projection::stored;
 use keten_proto::convert;
 use keten_proto::v1::{
@@ -20,6 +20,10 @@ use crate::error::{Error, Result};
 use crate::wire;
 
 const HISTORY_DEFAULT: usize = 1000;
+const READ_ALL_BATCH: usize = 1024;
+
+type ReadAllStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<v1::ReadAllResponse, Status>> + Send>>;
 const HISTORY_MAX: usize = 10_000;
 
 pub struct AuditService {
@@ -47,6 +51,43 @@ impl Audit for AuditService {
         request: Request<v1::VerifyLogRequest>,
     ) -> Result<Response<v1::VerifyLogResponse>, Status> {
         Ok(Response::new(self.verify(request).await?))
+    }
+
+    type ReadAllStream = ReadAllStream;
+
+    async fn read_all(
+        &self,
+        request: Request<v1::ReadAllRequest>,
+    ) -> Result<Response<ReadAllStream>, Status> {
+        let caller = self.auditor(&request)?;
+        let req = request.into_inner();
+        let family = req
+            .family_id
+            .as_deref()
+            .map(|f| wire::family_id(f, "family_id"))
+            .transpose()?;
+        crate::access_log(&caller, "ReadAll", family.as_ref());
+        let time = |t: Option<&prost_types::Timestamp>, field| {
+            t.map(|t| wire::commit_time(t, field)).transpose()
+        };
+        let filter = ReadAllFilter {
+            family: family.as_ref().map(stored::stream_id),
+            partner: req.partner_id.clone(),
+            types: req.event_types.clone(),
+            from: time(req.committed_from.as_ref(), "committed_from")?,
+            until: time(req.committed_until.as_ref(), "committed_until")?,
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let store = self.app.store.clone();
+        tokio::spawn(async move {
+            let failed = tx.clone();
+            if let Err(e) = read_all(store, filter, req.from_position, req.max_count, tx).await {
+                let _ = failed.send(Err(Status::from(e))).await;
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn get_checkpoint(
@@ -85,6 +126,95 @@ impl Audit for AuditService {
             proof: proof.iter().map(|h| h.to_vec()).collect(),
             checkpoint: signed.as_ref().map(checkpoint_to_proto),
         }))
+    }
+}
+
+fn stored_to_proto(s: &stored::StoredEvent) -> v1::StoredEvent {
+    v1::StoredEvent {
+        event_id: s.id.to_string(),
+        version: s.version.0,
+        position: s.position.0,
+        committed_at: Some(wire::timestamp(s.committed_at)),
+        partner_id: s.metadata.partner.to_string(),
+        partner_kind: v1::PartnerKind::from(s.metadata.partner_kind) as i32,
+        person_id: s.metadata.person.to_string(),
+        role: v1::Role::from(s.metadata.role) as i32,
+        correlation_id: s.metadata.correlation_id.clone(),
+        schema: u32::from(s.envelope.schema),
+        event: Some(convert::event_to_proto(&s.envelope.event)),
+    }
+}
+
+/// A checked `ReadAllRequest`.
+struct ReadAllFilter {
+    family: Option<keten_log::StreamId>,
+    partner: Option<String>,
+    types: Vec<String>,
+    from: Option<CommitTime>,
+    until: Option<CommitTime>,
+}
+
+impl ReadAllFilter {
+    fn keeps(&self, rec: &keten_log::RecordedEvent) -> bool {
+        self.family.as_ref().is_none_or(|f| rec.stream == *f)
+            && (self.types.is_empty() || self.types.iter().any(|t| t == rec.event_type.as_str()))
+            && self.from.is_none_or(|t| rec.committed_at >= t)
+    }
+}
+
+/// Streams the matching events from `position` to the log's end as it was at the call.
+async fn read_all(
+    store: Arc<dyn keten_log::EventStore>,
+    filter: ReadAllFilter,
+    mut position: u64,
+    max: u64,
+    tx: tokio::sync::mpsc::Sender<Result<v1::ReadAllResponse, Status>>,
+) -> Result<()> {
+    let Some(head) = store.head().await? else {
+        return Ok(());
+    };
+    let until = filter.until.map_or(Until::Position(head), Until::Time);
+    let mut sent = 0u64;
+    loop {
+        let batch = store
+            .read_all(
+                ReadFrom::At(GlobalPosition(position)),
+                Direction::Forward,
+                READ_ALL_BATCH,
+                until,
+            )
+            .await?;
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        position = last.position.0 + 1;
+        for rec in batch
+            .iter()
+            .filter(|r| r.position <= head && filter.keeps(r))
+        {
+            let s = stored::decode(rec)?;
+            if filter
+                .partner
+                .as_ref()
+                .is_some_and(|p| *p != s.metadata.partner.to_string())
+            {
+                continue;
+            }
+            let item = v1::ReadAllResponse {
+                event: Some(stored_to_proto(&s)),
+            };
+            if tx.send(Ok(item)).await.is_err() {
+                // The caller has gone.
+                return Ok(());
+            }
+            sent += 1;
+            if max != 0 && sent >= max {
+                return Ok(());
+            }
+        }
+        if position > head.0 {
+            return Ok(());
+        }
     }
 }
 
@@ -210,20 +340,7 @@ impl AuditService {
             .flatten();
         let mut events = Vec::with_capacity(page.len());
         for recorded in &page {
-            let s = stored::decode(recorded)?;
-            events.push(v1::StoredEvent {
-                event_id: s.id.to_string(),
-                version: s.version.0,
-                position: s.position.0,
-                committed_at: Some(wire::timestamp(s.committed_at)),
-                partner_id: s.metadata.partner.to_string(),
-                partner_kind: v1::PartnerKind::from(s.metadata.partner_kind) as i32,
-                person_id: s.metadata.person.to_string(),
-                role: v1::Role::from(s.metadata.role) as i32,
-                correlation_id: s.metadata.correlation_id.clone(),
-                schema: u32::from(s.envelope.schema),
-                event: Some(convert::event_to_proto(&s.envelope.event)),
-            });
+            events.push(stored_to_proto(&stored::decode(recorded)?));
         }
         Ok(v1::ReadFamilyHistoryResponse {
             events,
