@@ -718,3 +718,69 @@ async fn read_all_streams_the_log_filtered_and_resumes_from_a_position() {
     assert_eq!(range, expected);
     assert!(range.len() >= 16);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_until_rebuilds_the_projections_as_they_stood_then() {
+    let dir = Dir::new();
+    let early = FamilyId::new("gezin-vroeg").unwrap();
+    let late = FamilyId::new("gezin-later").unwrap();
+    let server = dir.serve();
+    play(&server, std::slice::from_ref(&early)).await;
+    let a = auditor(&server).await;
+    let history = a
+        .audit()
+        .read_family_history(a.request(v1::ReadFamilyHistoryRequest {
+            family_id: early.to_string(),
+            from_version: 0,
+            max_count: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let last = history.last().unwrap();
+    let t = last.committed_at.unwrap();
+    play(&server, std::slice::from_ref(&late)).await;
+    assert!(server.terminate());
+
+    let rfc3339 = |seconds: i64, nanos: u32| {
+        chrono::DateTime::from_timestamp(seconds, nanos)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    let data = dir.data.to_str().unwrap();
+    let out_dir = dir.tmp.path().join("then");
+    let out = dir.run_ok(&[
+        "replay",
+        "--data",
+        data,
+        "--until",
+        &rfc3339(t.seconds, t.nanos as u32),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains(&format!("folded {} events committed by", last.position + 1))
+            && out.contains(&format!(
+                "(up to position {}) into 1 families",
+                last.position
+            )),
+        "{out}"
+    );
+    assert!(out.contains("each equals its family's as-of fold"), "{out}");
+    assert!(
+        std::fs::read_dir(&out_dir).unwrap().next().is_some(),
+        "a snapshot"
+    );
+
+    // Before the first event: nothing stood.
+    let out = dir.run_ok(&["replay", "--data", data, "--until", "2000-01-01T00:00:00Z"]);
+    assert!(
+        out.contains("folded 0 events") && out.contains("into 0 families"),
+        "{out}"
+    );
+
+    let out = dir.run(&["replay", "--data", data, "--until", "yesterday"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}

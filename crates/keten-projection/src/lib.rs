@@ -35,6 +35,7 @@ pub use fold::FamilyView;
 pub use knowledge::{Difference, family_as_true_at, knowledge_difference};
 pub use projections::{ListFilter, Page, PageRequest, ProjectionOptions, Projections, StartedFrom};
 pub use query::{
-    FamilyWatch, RebuildReport, date_of, family_as_of, load_family, rebuild, today, watch_family,
+    FamilyWatch, RebuildReport, date_of, family_as_of, load_family, rebuild, rebuild_until, today,
+    watch_family,
 };
 pub use stored::{EventMetadata, StoredEvent};

@@ -211,25 +211,53 @@ impl RebuildReport {
 /// `progress(done, total)` is called after each batch of events.
 pub async fn rebuild(
     store: &dyn EventStore,
+    progress: impl FnMut(u64, u64),
+) -> Result<RebuildReport> {
+    rebuild_until(store, None, progress).await
+}
+
+/// Like [`rebuild`], but only the events committed at or before `until` (when given): every
+/// projection as it stood then, for `keten replay --until`.
+pub async fn rebuild_until(
+    store: &dyn EventStore,
+    until: Option<CommitTime>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RebuildReport> {
     let started = Instant::now();
+    // Commit times never decrease along the log, so "committed by T" is a prefix of it.
+    let limit = match until {
+        Some(t) => store.position_at(t).await?,
+        None => store.head().await?,
+    };
     let mut views = Views::new();
-    let (events, anchor) = fold_log(store, None, |batch, done, total| {
-        for (rec, event) in batch {
-            if let Some(event) = event {
-                fold::apply(&mut views, rec, event)?;
+    let mut events = 0u64;
+    let mut last: Option<Anchor> = None;
+    if let Some(limit) = limit {
+        let total = limit.0 + 1;
+        fold_log(store, None, |batch, _, _| {
+            for (rec, event) in batch {
+                if rec.position > limit {
+                    return Ok(ControlFlow::Break(()));
+                }
+                if let Some(event) = event {
+                    fold::apply(&mut views, rec, event)?;
+                }
+                events += 1;
+                last = Some(Anchor {
+                    position: rec.position,
+                    id: rec.id,
+                });
             }
-        }
-        progress(done, total);
-        Ok(ControlFlow::Continue(()))
-    })
-    .await?;
+            progress(events, total);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+    }
     Ok(RebuildReport {
         events,
         families: views.len() as u64,
-        last_position: anchor.map(|a| a.position),
-        last_event_id: anchor.map(|a| a.id),
+        last_position: last.map(|a| a.position),
+        last_event_id: last.map(|a| a.id),
         elapsed: started.elapsed(),
         views: views.into_values().collect(),
     })

@@ -125,6 +125,14 @@ pub struct ReplayArgs {
     /// The data directory whose projections to rebuild.
     #[arg(long)]
     pub data: PathBuf,
+    /// Rebuild the projections as they stood at this moment (RFC 3339, e.g.
+    /// 2026-03-01T12:00:00Z): the events committed by then. The live snapshot is left alone;
+    /// the rebuilt one is written to `--out`.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// With `--until`: where to write the rebuilt snapshot (default `<data>/projection-until`).
+    #[arg(long, requires = "until")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
