@@ -1,5 +1,6 @@
 //! `cargo run --release -p keten-bench -- nats`: raw JetStream publishes (async-nats) against
-//! keten's JetStream backend appends, 300-byte events, 1 and 16 clients, on one node and on a
+//! keten's JetStream backend appends and against `Publish` end to end over gRPC+mTLS on that
+//! backend, 300-byte events, 1 and 16 clients, on one node and on a
 //! three-node loopback cluster, with the same stream settings (file storage, `sync_interval:
 //! always`, replicas 1 or 3, keten's limits). The servers are started by keten-testkit. Target:
 //! keten at least 80% of raw JetStream at the same concurrency, judged in the run.
@@ -84,6 +85,11 @@ impl Servers {
 }
 
 pub async fn run(args: NatsArgs) -> Result<()> {
+    let pki_dir = tempfile::Builder::new()
+        .prefix("keten-bench-nats-pki-")
+        .tempdir()?;
+    let pki = pki_dir.path().to_path_buf();
+    crate::server::write_pki(&pki)?;
     let mut rows: Vec<Row> = Vec::new();
     let mut opens = Vec::new();
     for (topology, replicas) in [("1 node", 1), ("3-node cluster", 3)] {
@@ -123,6 +129,7 @@ pub async fn run(args: NatsArgs) -> Result<()> {
             for (clients, opts, js, log) in &setups {
                 round.push(raw(js, &opts.subject_prefix, *clients, &args, topology).await?);
                 round.push(keten(log, *clients, &args, topology).await?);
+                round.push(grpc(&servers, opts, &pki, *clients, &args, topology).await?);
             }
             let (_, opts, js, _) = &setups[0];
             round.push(pipelined(js, &opts.subject_prefix, &args, topology).await?);
@@ -291,6 +298,62 @@ async fn keten(
     finish(tasks, start, topology, clients, "keten NatsLog append").await
 }
 
+/// Streams for the gRPC cases, a fresh one per case: the clients' families and event ids start
+/// over each time.
+static NEXT_GRPC_STREAM: AtomicU64 = AtomicU64::new(0);
+
+/// `keten serve` (the real `keten_server::serve`, mTLS) on a NatsLog with the case's stream
+/// settings; each client is a partner system publishing one event per call to its own families
+/// with exact expected versions, as in the `server` benchmark.
+async fn grpc(
+    servers: &Servers,
+    like: &NatsLogOptions,
+    pki: &std::path::Path,
+    clients: usize,
+    args: &NatsArgs,
+    topology: &'static str,
+) -> Result<Row> {
+    let n = NEXT_GRPC_STREAM.fetch_add(1, Ordering::Relaxed);
+    let opts = NatsLogOptions {
+        stream: format!("GRPC{n}"),
+        subject_prefix: format!("grpc{n}"),
+        ..like.clone()
+    };
+    let log = NatsLog::connect(&servers.url(), opts)
+        .await
+        .context("keten NatsLog for gRPC")?;
+    let (url, stop, server) = crate::server::start(Arc::new(log), pki).await?;
+    let duration = Duration::from_secs_f64(args.seconds);
+    let barrier = Arc::new(tokio::sync::Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let channel = crate::server::connect(&url, pki).await?;
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            crate::server::client(channel, c, 1, duration, &barrier).await
+        }));
+    }
+    let mut hist = histogram();
+    let mut events = 0;
+    let mut elapsed = Duration::ZERO;
+    for t in tasks {
+        let (ops, took, h) = t.await??;
+        events += ops;
+        elapsed = elapsed.max(took);
+        hist.add(&h).expect("same bounds");
+    }
+    let _ = stop.send(());
+    server.await??;
+    Ok(Row {
+        topology,
+        clients,
+        system: "keten Publish over gRPC+mTLS on NatsLog".into(),
+        events,
+        elapsed,
+        hist,
+    })
+}
+
 async fn finish(
     tasks: Vec<Client>,
     start: Instant,
@@ -325,13 +388,22 @@ fn print(rows: &[Row]) {
     );
     println!("|---|---:|---|---:|---:|---:|---:|---|");
     for (i, r) in rows.iter().enumerate() {
-        let (ratio, verdict) = if r.system.starts_with("keten") {
-            let raw = &rows[i - 1];
+        // Beside the raw row of the same topology and clients; the target is the backend's.
+        let raw = rows[..i].iter().rev().find(|p| {
+            p.system == "raw JetStream publish"
+                && p.topology == r.topology
+                && p.clients == r.clients
+        });
+        let (ratio, verdict) = if let (true, Some(raw)) = (r.system.starts_with("keten"), raw) {
             let ratio = r.rate() / raw.rate();
-            (
-                format!("{ratio:.2}"),
-                if ratio >= 0.8 { "PASS" } else { "MISS" }.to_string(),
-            )
+            let verdict = if r.system.contains("gRPC") {
+                "(end to end)".to_string()
+            } else if ratio >= 0.8 {
+                "PASS".to_string()
+            } else {
+                "MISS".to_string()
+            };
+            (format!("{ratio:.2}"), verdict)
         } else {
             (String::new(), String::new())
         };

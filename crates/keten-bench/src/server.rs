@@ -152,6 +152,44 @@ async fn grpc(
 ) -> Result<Measured> {
     let log = FileLog::open(dir.join("log"), FileLogOptions::default()).await?;
     let store: Arc<dyn EventStore> = Arc::new(log.clone());
+    let (url, stop_tx, server) = start(store, pki).await?;
+    let barrier = Arc::new(tokio::sync::Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let channel = keten::client::connect(&url, pki, PARTNER).await?;
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            client(channel, c, batch, duration, &barrier).await
+        }));
+    }
+    let mut m = Measured::new(
+        format!("keten Publish over gRPC+mTLS, {batch} event(s)/call"),
+        clients,
+        batch,
+    );
+    for t in tasks {
+        let (ops, elapsed, hist) = t.await??;
+        m.add_writer(ops, elapsed, &hist);
+    }
+    let st = log.stats();
+    m.note = format!("{:.1}", st.appends as f64 / st.syncs.max(1) as f64);
+    let _ = stop_tx.send(());
+    server.await??;
+    log.close().await?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(m)
+}
+
+/// The real `keten_server::serve` on `store`, on a free loopback port, with the one benchmark
+/// partner of `pki`: its URL, the switch that stops it, and its task.
+pub(crate) async fn start(
+    store: Arc<dyn EventStore>,
+    pki: &Path,
+) -> Result<(
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<keten_server::Result<()>>,
+)> {
     let settings = keten_server::Settings {
         listen: "127.0.0.1:0".parse()?,
         metrics_listen: None,
@@ -187,35 +225,12 @@ async fn grpc(
     let addr = ready_rx
         .await
         .context("the benchmark server did not start")?;
-    let url = format!("https://{addr}");
-    let barrier = Arc::new(tokio::sync::Barrier::new(clients));
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let channel = keten::client::connect(&url, pki, PARTNER).await?;
-        let barrier = barrier.clone();
-        tasks.push(tokio::spawn(async move {
-            client(channel, c, batch, duration, &barrier).await
-        }));
-    }
-    let mut m = Measured::new(
-        format!("keten Publish over gRPC+mTLS, {batch} event(s)/call"),
-        clients,
-        batch,
-    );
-    for t in tasks {
-        let (ops, elapsed, hist) = t.await??;
-        m.add_writer(ops, elapsed, &hist);
-    }
-    let st = log.stats();
-    m.note = format!("{:.1}", st.appends as f64 / st.syncs.max(1) as f64);
-    let _ = stop_tx.send(());
-    server.await??;
-    log.close().await?;
-    std::fs::remove_dir_all(dir)?;
-    Ok(m)
+    Ok((format!("https://{addr}"), stop_tx, server))
 }
 
-async fn client(
+/// One partner system publishing `batch` events per call, each family with exact expected
+/// versions: its calls, its time and its latencies.
+pub(crate) async fn client(
     channel: tonic::transport::Channel,
     c: usize,
     batch: usize,
@@ -279,6 +294,16 @@ async fn client(
         ops += 1;
     }
     Ok((ops, began.elapsed(), hist))
+}
+
+/// The one partner the benchmark server knows, with its certificate in `pki`.
+pub(crate) fn write_pki(pki: &Path) -> Result<()> {
+    keten::pki::write_pki(pki, &[(PARTNER.into(), PARTNER.into())])
+}
+
+/// A connection to the benchmark server as its partner.
+pub(crate) async fn connect(url: &str, pki: &Path) -> Result<tonic::transport::Channel> {
+    keten::client::connect(url, pki, PARTNER).await
 }
 
 fn partner_id() -> keten_domain::PartnerId {
