@@ -21,6 +21,7 @@
 //! Time: plans are computed for a date passed in; [`date_of`] turns a commit time into its UTC
 //! date and [`today`] reads the wall clock, both without chrono's `clock` feature.
 
+mod asof;
 mod error;
 mod fast;
 mod fold;
@@ -30,6 +31,7 @@ mod query;
 pub mod snapshot;
 pub mod stored;
 
+pub use asof::AsOfCache;
 pub use error::{Error, Result};
 pub use fold::FamilyView;
 pub use knowledge::{Difference, family_as_true_at, knowledge_difference};

@@ -380,7 +380,7 @@ impl AuditService {
             }
         };
         let store = &*self.app.store;
-        let known = keten_projection::family_as_of(store, &family, until).await?;
+        let known = self.app.as_of.family_as_of(store, &family, until).await?;
         // The cut-off moment: the one asked for, or as of a position the commit time of the
         // family's last event then. A plan is judged on the cut-off's date.
         let cutoff = match (at, &known) {

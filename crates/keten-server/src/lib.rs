@@ -49,6 +49,8 @@ pub struct App {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The Merkle tree and signed checkpoints; `None` without a signing key.
     pub proofs: Option<Arc<proofs::Proofs>>,
+    /// Marks of the families audited, so that an as-of plan folds a bounded number of events.
+    pub as_of: keten_projection::AsOfCache,
 }
 
 /// The server's today (UTC), for validation and for plans "as of now".

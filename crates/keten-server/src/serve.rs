@@ -89,6 +89,7 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         stopping: stop_rx,
         proofs: proofs.clone(),
+        as_of: keten_projection::AsOfCache::default(),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
