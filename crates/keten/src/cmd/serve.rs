@@ -27,13 +27,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if let Some((url, opts)) = nats_store(&args.store, store_config)? {
         // The data directory, when there is one, keeps only the projection's snapshot.
         let data = args.data.clone().or(config.data_dir.clone());
-        return runtime()?.block_on(serve_nats(
+        let rt = runtime()?;
+        let shutdown = {
+            let _in = rt.enter();
+            shutdown_signal()
+        };
+        return rt.block_on(serve_nats(
             config,
             (url, opts),
             data,
             (listen, metrics_listen),
             Duration::from_millis(args.read_wait_ms),
-            shutdown_signal(),
+            shutdown,
         ));
     }
     let data = args
@@ -46,13 +51,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
     } else {
         Durability::Fsync
     };
-    runtime()?.block_on(serve(
+    let rt = runtime()?;
+    let shutdown = {
+        let _in = rt.enter();
+        shutdown_signal()
+    };
+    rt.block_on(serve(
         config,
         data,
         (listen, metrics_listen),
         (durability, Duration::from_millis(args.read_wait_ms)),
         print_ready,
-        shutdown_signal(),
+        shutdown,
     ))
 }
 
@@ -199,17 +209,25 @@ fn print_ready(bound: &Bound) {
 }
 
 /// SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// The handlers are installed when this is called (inside a runtime), not when the future is
+/// first polled: a SIGTERM right after the listening line must stop the server cleanly rather
+/// than meet the default action and kill it.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(term) => {}
+            _ = wait(int) => {}
         }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
