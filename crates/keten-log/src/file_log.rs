@@ -5,6 +5,14 @@
 //! group), encodes them into one buffer, writes it with one `write` and one `fdatasync`, adds the
 //! group to the index, publishes the new head and only then answers every waiter: group commit.
 //!
+//! Before it writes a group, the writer waits briefly (at most half the last flush's time, and
+//! never more than 2 ms) until the group holds as many appends as could be on their way: those
+//! that were queued plus those answered when the last group was. Writers woken by a flush take a
+//! while to come back with their next append; without the wait, each flush took only those
+//! already queued, and concurrent writers split into two halves flushed alternately (8 appends
+//! per `fdatasync` with 16 writers instead of 16). A lone writer never waits: its next append is
+//! the only one expected, and the group already holds it.
+//!
 //! Readers never wait for the writer: they look positions up in the index under a read lock,
 //! then read the segment files with `pread`.
 //!
@@ -17,6 +25,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -146,6 +155,10 @@ const LOCK_FILE: &str = "LOCK";
 const MAX_GROUP_APPENDS: usize = 4096;
 /// Event data taken into one group at most, bounding the writer's buffer.
 const MAX_GROUP_BYTES: usize = 8 << 20;
+/// A group waits for the writers coming back at most this fraction of the last flush's time...
+const GATHER_FRACTION: u32 = 2;
+/// ... and at most this long, whatever a slow flush took.
+const MAX_GATHER_WAIT: Duration = Duration::from_millis(2);
 /// Events a subscription reads from storage at a time: its whole buffer.
 const SUBSCRIPTION_BATCH: usize = 256;
 
@@ -275,6 +288,8 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         poisoned: None,
         lock: Some(lock),
         rx,
+        expected: 0,
+        last_flush: Duration::ZERO,
         opts,
     };
     std::thread::Builder::new()
@@ -380,6 +395,11 @@ struct Writer {
     /// caller can reopen right away.
     lock: Option<File>,
     rx: mpsc::Receiver<Request>,
+    /// Appends the next group can expect: those queued and those answered when the last group
+    /// was answered.
+    expected: usize,
+    /// How long the last group's write and flush took.
+    last_flush: Duration,
 }
 
 /// The appends of one group not yet flushed.
@@ -404,31 +424,48 @@ impl Group {
     }
 }
 
+/// The requests taken for one group.
+#[derive(Default)]
+struct Taken {
+    appends: Vec<AppendRequest>,
+    close: Option<oneshot::Sender<Result<()>>>,
+    /// Event data of the appends.
+    bytes: usize,
+}
+
+impl Taken {
+    fn push(&mut self, request: Request) {
+        match request {
+            Request::Append(a) => {
+                self.bytes += a
+                    .events
+                    .iter()
+                    .map(|e| e.payload.len() + e.metadata.len())
+                    .sum::<usize>();
+                self.appends.push(a);
+            }
+            Request::Close(reply) => self.close = Some(reply),
+        }
+    }
+}
+
 impl Writer {
     fn run(mut self) {
         let mut group = Group::default();
         while let Some(first) = self.rx.blocking_recv() {
-            let mut appends = Vec::new();
-            let mut close = None;
-            match first {
-                Request::Append(a) => appends.push(a),
-                Request::Close(reply) => close = Some(reply),
+            let mut taken = Taken::default();
+            taken.push(first);
+            self.take_queued(&mut taken, None);
+            // The writers answered last are on their way back with their next append: wait a
+            // little for them so that one flush carries them all, instead of flushing the ones
+            // queued now and leaving them for the next flush (groups alternating between two
+            // halves of the writers). Bounded by a fraction of a flush, so an append waits at
+            // most that much longer when fewer come back.
+            if self.opts.durability == Durability::Fsync && taken.appends.len() < self.expected {
+                let wait = (self.last_flush / GATHER_FRACTION).min(MAX_GATHER_WAIT);
+                self.take_queued(&mut taken, Some(Instant::now() + wait));
             }
-            let mut bytes = 0;
-            while close.is_none() && appends.len() < MAX_GROUP_APPENDS && bytes < MAX_GROUP_BYTES {
-                match self.rx.try_recv() {
-                    Ok(Request::Append(a)) => {
-                        bytes += a
-                            .events
-                            .iter()
-                            .map(|e| e.payload.len() + e.metadata.len())
-                            .sum::<usize>();
-                        appends.push(a);
-                    }
-                    Ok(Request::Close(reply)) => close = Some(reply),
-                    Err(_) => break,
-                }
-            }
+            let Taken { appends, close, .. } = taken;
             if !appends.is_empty() {
                 self.commit_group(appends, &mut group);
             }
@@ -441,6 +478,29 @@ impl Writer {
         }
         if let Err(e) = self.shutdown() {
             tracing::error!(error = %e, "closing the log failed");
+        }
+    }
+
+    /// Takes what is queued into the group, up to its bounds; with a deadline, also what arrives
+    /// until then or until the group holds `self.expected` appends.
+    fn take_queued(&mut self, taken: &mut Taken, until: Option<Instant>) {
+        while taken.close.is_none()
+            && taken.appends.len() < MAX_GROUP_APPENDS
+            && taken.bytes < MAX_GROUP_BYTES
+        {
+            match self.rx.try_recv() {
+                Ok(request) => taken.push(request),
+                Err(mpsc::error::TryRecvError::Empty) => match until {
+                    Some(deadline)
+                        if taken.appends.len() < self.expected && Instant::now() < deadline =>
+                    {
+                        // The writers coming back need the CPU more than this thread does.
+                        std::thread::yield_now();
+                    }
+                    _ => break,
+                },
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
         }
     }
 
@@ -490,6 +550,8 @@ impl Writer {
         {
             fail_from(&mut outcomes, flushed, &e);
         }
+        // Those queued now and those answered now are the appends the next group can count on.
+        self.expected = (self.rx.len() + appends.len()).min(MAX_GROUP_APPENDS);
         for (a, outcome) in appends.into_iter().zip(outcomes) {
             let _ = a.reply.send(outcome);
         }
@@ -646,6 +708,7 @@ impl Writer {
     /// Writes and flushes the group, then makes it visible.
     fn flush(&mut self, g: &mut Group) -> Result<()> {
         let io = &self.opts.io;
+        let started = Instant::now();
         let written = io
             .write_at(&self.active, &g.buf, self.write_offset)
             .and_then(|()| match self.opts.durability {
@@ -657,6 +720,7 @@ impl Writer {
             self.poisoned = Some(e.to_string());
             return Err(e);
         }
+        self.last_flush = started.elapsed();
         let stats = &self.shared.stats;
         if self.opts.durability == Durability::Fsync {
             stats.syncs.fetch_add(1, Ordering::Relaxed);

@@ -659,6 +659,51 @@ async fn concurrent_appends_share_flushes() {
     log.close().await.unwrap();
 }
 
+/// After a burst of writers, the group commit waits for them to come back; when most do not, the
+/// one that does must still be answered (after a bounded wait), and every append in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_writer_after_a_burst_is_not_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), FileLogOptions::default())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..16u128)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let s = stream(&format!("burst-{t}"));
+                log.append(&s, ExpectedVersion::NoStream, vec![event(t, "x")])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let lone = stream("lone");
+    for i in 0..50u64 {
+        let expected = match i {
+            0 => ExpectedVersion::NoStream,
+            _ => ExpectedVersion::Exact(StreamVersion(i - 1)),
+        };
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            log.append(&lone, expected, vec![event(1000 + i as u128, "y")]),
+        )
+        .await
+        .expect("an append waits for writers that never come back only briefly")
+        .unwrap();
+        assert_eq!(r.first_version, StreamVersion(i));
+        assert_eq!(r.first_position, GlobalPosition(16 + i));
+    }
+    let stats = log.stats();
+    assert_eq!(stats.appends, 66);
+    assert_eq!(all(&log).await.len(), 66);
+    assert_eq!(log.verify().await.unwrap(), 66);
+    log.close().await.unwrap();
+}
+
 // ---------------------------------------------------------------- damage
 
 #[tokio::test]
