@@ -272,9 +272,22 @@ impl Server {
         let _ = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
             .status();
-        let status = c.wait().expect("wait");
-        self.note(&format!("terminated with SIGTERM: {status}"));
-        status.success()
+        // Bounded like the systemd unit's TimeoutStopSec: a server that does not stop in 30 s
+        // is killed and the stop counts as failed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = c.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        self.note(&format!("terminated with SIGTERM: {status:?}"));
+        status.is_some_and(|s| s.success())
     }
 
     pub fn stderr(&self) -> String {
