@@ -75,3 +75,78 @@ pub fn log_dir(data: &Path) -> PathBuf {
 pub fn snapshot_dir(data: &Path) -> PathBuf {
     data.join("projection")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::StoreArgs;
+    use crate::cmd::serve::nats_store;
+    use keten_nats::FsyncCheck;
+
+    const BASE: &str = "[tls]\nca = \"ca.pem\"\ncert = \"s.pem\"\nkey = \"s.key\"\n";
+
+    fn load_text(text: &str) -> Result<(Config, StoreConfig)> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("keten.toml");
+        std::fs::write(&path, text)?;
+        load(&path)
+    }
+
+    #[test]
+    fn the_store_is_read_apart_from_the_server_configuration() {
+        let (config, store) = load_text(&format!(
+            "store = \"nats://a:4222,b:4222\"\n{BASE}[nats]\nstream = \"S\"\nreplicas = 3\n\
+             monitor_urls = [\"http://a:8222\"]\n"
+        ))
+        .unwrap();
+        assert!(config.data_dir.is_none());
+        assert_eq!(store.store.as_deref(), Some("nats://a:4222,b:4222"));
+        assert_eq!(store.nats.replicas, Some(3));
+        // Unknown keys stay errors, in either part.
+        assert!(load_text(&format!("{BASE}[nats]\nreplica = 3\n")).is_err());
+        assert!(load_text(&format!("stor = \"nats://a\"\n{BASE}")).is_err());
+        // No store: the embedded log.
+        let (_, store) = load_text(BASE).unwrap();
+        assert!(nats_store(&StoreArgs::default(), store).unwrap().is_none());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_every_host_gets_the_scheme() {
+        let (_, file) = load_text(&format!(
+            "store = \"nats://file:4222\"\n{BASE}[nats]\nreplicas = 3\n\
+             monitor_urls = [\"http://file:8222\"]\n"
+        ))
+        .unwrap();
+        let args = StoreArgs {
+            store: Some("nats://a:4222, b:4223".into()),
+            nats_monitor: vec!["http://a:8222".into(), "http://b:8222".into()],
+            ..Default::default()
+        };
+        let (url, opts) = nats_store(&args, file).unwrap().unwrap();
+        assert_eq!(url, "nats://a:4222,nats://b:4223");
+        assert_eq!(opts.replicas, 3);
+        assert_eq!(opts.stream, "KETEN");
+        match opts.fsync {
+            FsyncCheck::Verify { monitor_urls } => {
+                assert_eq!(monitor_urls, ["http://a:8222", "http://b:8222"])
+            }
+            other => panic!("{other:?}"),
+        }
+        let unsafe_args = StoreArgs {
+            store: Some("nats://a:4222".into()),
+            nats_accept_ack_before_fsync: true,
+            ..Default::default()
+        };
+        let (_, opts) = nats_store(&unsafe_args, StoreConfig::default())
+            .unwrap()
+            .unwrap();
+        assert!(matches!(opts.fsync, FsyncCheck::AcceptAckBeforeFsync));
+        for bad in ["postgres://x", "nats://", "nats://,"] {
+            let args = StoreArgs {
+                store: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(nats_store(&args, StoreConfig::default()).is_err(), "{bad}");
+        }
+    }
+}
