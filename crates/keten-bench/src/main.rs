@@ -2,6 +2,7 @@
 //! raw `write` + `fdatasync`, in one run, with the targets judged as ratios within that
 //! run. Never run in CI: figures and the command go in BENCHMARKS.md.
 
+mod audit;
 mod keten;
 mod nats;
 mod pg;
@@ -34,6 +35,8 @@ enum Cmd {
     Nats(nats::NatsArgs),
     /// keten's Publish end to end over gRPC + mTLS, and the projection rebuild (see `server.rs`).
     Server(server::ServerArgs),
+    /// As-of plans, Merkle proofs and checkpoint signing, beside PostgreSQL (see `audit.rs`).
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Parser)]
@@ -121,6 +124,7 @@ async fn main() -> Result<()> {
         Cmd::Log(args) => args,
         Cmd::Nats(args) => return nats::run(args).await,
         Cmd::Server(args) => return server::run(args).await,
+        Cmd::Audit(args) => return audit::run(args).await,
     };
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let tmp = tempfile::Builder::new()
