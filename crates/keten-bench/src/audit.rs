@@ -91,7 +91,7 @@ fn family_events(family: &FamilyId, count: u64) -> Vec<Event> {
     let mut k = 0u64;
     while (events.len() as u64) < count {
         let on = scenario::ago(today, 80 - (k * 80 / count));
-        events.push(if k % 3 == 0 {
+        events.push(if k.is_multiple_of(3) {
             Event::NuisanceReported {
                 description: format!("report {k}"),
                 occurred_on: on,
@@ -122,12 +122,10 @@ async fn fill(log: &FileLog, family: &FamilyId, family_count: u64, total: u64) -
     let mut other_family = 0u64;
     let mut version = None;
     while written_other < others || own.peek().is_some() {
-        // One append of the family's events for every `per` of the others.
-        let due = if others == 0 {
-            family_count
-        } else {
-            ((written_other + 100) * family_count / others).min(family_count)
-        };
+        // The family keeps pace with the others, so that its events spread through the log.
+        let due = ((written_other + 100) * family_count)
+            .checked_div(others)
+            .map_or(family_count, |d| d.min(family_count));
         let mut batch = Vec::new();
         while (version.map_or(0, |v: u64| v + 1) + batch.len() as u64) < due {
             let Some(e) = own.next() else { break };
