@@ -182,6 +182,26 @@ async fn an_exported_bundle_verifies_offline_and_every_tampering_fails_with_its_
     let (ok, text) = verify(&dir, &path);
     assert!(ok, "{text}");
     assert!(text.contains("VERDICT: the bundle holds"), "{text}");
+    // The independent verifier beside PROOFS.md (Python, shares no code with keten) agrees,
+    // when Python's `cryptography` is installed: it is the auditor's tool, not a build
+    // dependency.
+    let python = |args: &[&str]| std::process::Command::new("python3").args(args).output();
+    if python(&["-c", "import cryptography"]).is_ok_and(|o| o.status.success()) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../keten-proof/verify_bundle.py"
+        );
+        let key = dir.pki.join("checkpoint.pub");
+        let out = python(&[script, path.to_str().unwrap(), key.to_str().unwrap()]).unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("the bundle holds"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("python3 with `cryptography` not installed: verify_bundle.py not run");
+    }
 
     let tamper = |name: &str, change: &dyn Fn(&mut Bundle)| {
         let mut b = bundle.clone();
