@@ -804,3 +804,40 @@ async fn replay_until_rebuilds_the_projections_as_they_stood_then() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_are_signed_at_the_configured_interval() {
+    let dir = audit_dir();
+    let text = std::fs::read_to_string(&dir.config).unwrap().replace(
+        "checkpoint_interval_secs = 3600",
+        "checkpoint_interval_secs = 1",
+    );
+    std::fs::write(&dir.config, text).unwrap();
+    let key = public_key(&dir);
+    let server = dir.serve();
+    let a = auditor(&server).await;
+    // Signed at start, over the empty log.
+    let first = checkpoint(&a, false).await;
+    first.verify(&key).unwrap();
+    assert_eq!(first.checkpoint.tree_size, 0);
+
+    let fam = FamilyId::new("gezin-klok").unwrap();
+    play(&server, std::slice::from_ref(&fam)).await;
+    let expected: usize = scenario::steps(&fam, today())
+        .iter()
+        .map(|s| s.events.len())
+        .sum();
+    // Without asking for a fresh one, the latest checkpoint comes to cover the log: the timer
+    // signed it. Checked once per interval, for at most ten intervals.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut latest = first;
+    for _ in 0..10 {
+        tick.tick().await;
+        latest = checkpoint(&a, false).await;
+        if latest.checkpoint.tree_size == expected as u64 {
+            break;
+        }
+    }
+    assert_eq!(latest.checkpoint.tree_size, expected as u64, "{latest:?}");
+    latest.verify(&key).unwrap();
+}
