@@ -841,3 +841,21 @@ async fn checkpoints_are_signed_at_the_configured_interval() {
     assert_eq!(latest.checkpoint.tree_size, expected as u64, "{latest:?}");
     latest.verify(&key).unwrap();
 }
+
+#[test]
+fn keygen_writes_a_key_pair_and_never_overwrites_one() {
+    let dir = Dir::new();
+    let out = dir.tmp.path().join("keys");
+    let text = dir.run_ok(&["keygen", "--out", out.to_str().unwrap()]);
+    assert!(text.contains("checkpoint.pub"), "{text}");
+    let key = keten_proof::load_signing_key(&out.join("checkpoint.key")).unwrap();
+    let public = keten_proof::load_verifying_key(&out.join("checkpoint.pub")).unwrap();
+    assert_eq!(key.verifying_key(), public);
+    let again = dir.run(&["keygen", "--out", out.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not overwriting"));
+    assert_eq!(
+        keten_proof::load_signing_key(&out.join("checkpoint.key")).unwrap(),
+        key
+    );
+}

@@ -36,6 +36,8 @@ pub enum Command {
     AuditExport(AuditExportArgs),
     /// Check an audit bundle offline against the log's public key; exits non-zero unless all holds.
     AuditVerify(AuditVerifyArgs),
+    /// Write a new checkpoint signing key (`--out DIR`: checkpoint.key, checkpoint.pub).
+    Keygen(KeygenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -169,4 +171,12 @@ pub struct AuditVerifyArgs {
     /// The log's Ed25519 public key (PEM, hex or base64), from the server's configuration.
     #[arg(long)]
     pub key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The directory to write `checkpoint.key` (owner-only) and `checkpoint.pub` to; an
+    /// existing key is never overwritten.
+    #[arg(long)]
+    pub out: PathBuf,
 }

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Replay(args) => cmd::replay::run(args),
         cli::Command::AuditExport(args) => cmd::audit::export(args),
         cli::Command::AuditVerify(args) => cmd::audit::verify(args),
+        cli::Command::Keygen(args) => cmd::audit::keygen(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@ use keten_proof::{
 };
 use keten_proto::v1;
 
-use crate::cli::{AuditExportArgs, AuditVerifyArgs};
+use crate::cli::{AuditExportArgs, AuditVerifyArgs, KeygenArgs};
 use crate::cmd::serve::runtime;
 
 pub fn export(args: AuditExportArgs) -> Result<()> {
@@ -144,5 +144,24 @@ pub fn verify(args: AuditVerifyArgs) -> Result<()> {
     if !report.holds() {
         bail!("the bundle does not hold");
     }
+    Ok(())
+}
+
+/// A checkpoint signing key pair, for `[proofs]` in the configuration.
+pub fn keygen(args: KeygenArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let key_path = args.out.join("checkpoint.key");
+    let pub_path = args.out.join("checkpoint.pub");
+    let key = keten_proof::generate_signing_key()?;
+    // `save_signing_key` refuses to overwrite: a new key would orphan every checkpoint signed.
+    keten_proof::save_signing_key(&key_path, &key)
+        .with_context(|| format!("not overwriting {}", key_path.display()))?;
+    keten_proof::save_verifying_key(&pub_path, &key.verifying_key())?;
+    println!(
+        "wrote {} and {} (give auditors the .pub)",
+        key_path.display(),
+        pub_path.display()
+    );
     Ok(())
 }
