@@ -13,14 +13,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use keten_domain::FamilyId;
-use keten_log::{Direction, EventStore, ReadFrom, StreamVersion, Until};
+use keten_log::{EventStore, StreamVersion, Until};
 
 use crate::error::Result;
 use crate::fold::FamilyView;
-use crate::query::fold_one;
-use crate::stored;
-
-const READ_BATCH: usize = 1024;
+use crate::query::{fold_one, for_each_event};
 
 /// Marks of the families asked about.
 pub struct AsOfCache {
@@ -56,28 +53,15 @@ impl AsOfCache {
         let base = self.base(family, until);
         let mut view = base.map(|b| (*b).clone());
         let mut new_marks = Vec::new();
-        let stream = stored::stream_id(family);
-        loop {
-            let next = view.as_ref().map_or(0, |v| v.version.0 + 1);
-            let batch = store
-                .read_stream(
-                    &stream,
-                    ReadFrom::At(StreamVersion(next)),
-                    Direction::Forward,
-                    READ_BATCH,
-                    until,
-                )
-                .await?;
-            for rec in &batch {
-                fold_one(&mut view, family, rec)?;
-                if (rec.version.0 + 1).is_multiple_of(self.every) {
-                    new_marks.push(Arc::new(view.clone().expect("folded")));
-                }
+        let from = StreamVersion(view.as_ref().map_or(0, |v| v.version.0 + 1));
+        for_each_event(store, family, from, until, |rec| {
+            fold_one(&mut view, family, rec)?;
+            if (rec.version.0 + 1).is_multiple_of(self.every) {
+                new_marks.push(Arc::new(view.clone().expect("folded")));
             }
-            if batch.len() < READ_BATCH {
-                break;
-            }
-        }
+            Ok(())
+        })
+        .await?;
         if !new_marks.is_empty() {
             self.remember(family, new_marks);
         }

@@ -9,15 +9,12 @@
 
 use chrono::NaiveDate;
 use keten_domain::FamilyId;
-use keten_log::{
-    CommitTime, Direction, EventStore, GlobalPosition, ReadFrom, StreamVersion, Until,
-};
+use keten_log::{CommitTime, EventStore, GlobalPosition, StreamVersion, Until};
 
 use crate::error::Result;
 use crate::fold::FamilyView;
+use crate::query::for_each_event;
 use crate::stored;
-
-const READ_BATCH: usize = 2048;
 
 /// An event that one view has and the other has not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,25 +99,9 @@ async fn for_each(
     family: &FamilyId,
     mut f: impl FnMut(&keten_log::RecordedEvent, &keten_domain::Event) -> Result<()>,
 ) -> Result<()> {
-    let stream = stored::stream_id(family);
-    let mut next = 0u64;
-    loop {
-        let batch = store
-            .read_stream(
-                &stream,
-                ReadFrom::At(StreamVersion(next)),
-                Direction::Forward,
-                READ_BATCH,
-                Until::Latest,
-            )
-            .await?;
-        for rec in &batch {
-            let event = stored::decode_payload(rec)?.event;
-            f(rec, &event)?;
-        }
-        match batch.last() {
-            Some(last) if batch.len() == READ_BATCH => next = last.version.0 + 1,
-            _ => return Ok(()),
-        }
-    }
+    for_each_event(store, family, StreamVersion(0), Until::Latest, |rec| {
+        let event = stored::decode_payload(rec)?.event;
+        f(rec, &event)
+    })
+    .await
 }

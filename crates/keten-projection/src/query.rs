@@ -42,50 +42,54 @@ pub async fn family_as_of(
     family: &FamilyId,
     until: Until,
 ) -> Result<Option<FamilyView>> {
-    let stream = stored::stream_id(family);
     let mut view: Option<FamilyView> = None;
-    let mut next = 0u64;
+    for_each_event(store, family, StreamVersion(0), until, |rec| {
+        fold_one(&mut view, family, rec)
+    })
+    .await?;
+    Ok(view)
+}
+
+/// Folds the events of the view's family after the view's version, up to the stream's end.
+pub(crate) async fn fold_rest(store: &dyn EventStore, view: FamilyView) -> Result<FamilyView> {
+    let family = view.family.clone();
+    let from = StreamVersion(view.version.0 + 1);
+    let mut view = Some(view);
+    for_each_event(store, &family, from, Until::Latest, |rec| {
+        fold_one(&mut view, &family, rec)
+    })
+    .await?;
+    Ok(view.expect("a view"))
+}
+
+/// Hands every stored event of one family from version `from` up to `until` to `f`, in order,
+/// reading the family's own stream in batches: the one loop behind every fold that reads on
+/// demand rather than subscribes.
+pub(crate) async fn for_each_event(
+    store: &dyn EventStore,
+    family: &FamilyId,
+    from: StreamVersion,
+    until: Until,
+    mut f: impl FnMut(&RecordedEvent) -> Result<()>,
+) -> Result<()> {
+    let stream = stored::stream_id(family);
+    let mut next = from;
     loop {
         let batch = store
             .read_stream(
                 &stream,
-                ReadFrom::At(StreamVersion(next)),
+                ReadFrom::At(next),
                 Direction::Forward,
                 READ_BATCH,
                 until,
             )
             .await?;
         for rec in &batch {
-            fold_one(&mut view, family, rec)?;
+            f(rec)?;
         }
         match batch.last() {
-            Some(last) if batch.len() == READ_BATCH => next = last.version.0 + 1,
-            _ => return Ok(view),
-        }
-    }
-}
-
-/// Folds the events of the view's family after the view's version, up to the stream's end.
-pub(crate) async fn fold_rest(store: &dyn EventStore, view: FamilyView) -> Result<FamilyView> {
-    let stream = stored::stream_id(&view.family);
-    let family = view.family.clone();
-    let mut view = Some(view);
-    loop {
-        let next = view.as_ref().expect("a view").version.0 + 1;
-        let batch = store
-            .read_stream(
-                &stream,
-                ReadFrom::At(StreamVersion(next)),
-                Direction::Forward,
-                READ_BATCH,
-                Until::Latest,
-            )
-            .await?;
-        for rec in &batch {
-            fold_one(&mut view, &family, rec)?;
-        }
-        if batch.len() < READ_BATCH {
-            return Ok(view.expect("a view"));
+            Some(last) if batch.len() == READ_BATCH => next = StreamVersion(last.version.0 + 1),
+            _ => return Ok(()),
         }
     }
 }
