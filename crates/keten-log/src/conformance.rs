@@ -16,12 +16,79 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use crate::{
-    AppendResult, Direction, Error, EventId, EventStore, EventStream, EventType, ExpectedVersion,
-    GlobalPosition, ProposedEvent, ReadFrom, RecordedEvent, StreamId, StreamVersion,
-    SubscriptionFilter, Until,
+    AppendResult, CommitTime, Direction, Error, EventId, EventStore, EventStream, EventType,
+    ExpectedVersion, GlobalPosition, ProposedEvent, ReadFrom, RecordedEvent, Result, StreamId,
+    StreamVersion, SubscriptionFilter, Until,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A store together with what must outlive it in a test (its temporary directory, its server
+/// process): the factory a backend's tests hand the suite returns one of these, so that no
+/// backend writes the delegation again.
+pub struct Guarded<S, G> {
+    pub store: S,
+    pub guard: G,
+}
+
+#[async_trait::async_trait]
+impl<S: EventStore, G: Send + Sync + 'static> EventStore for Guarded<S, G> {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendResult> {
+        self.store.append(stream, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: ReadFrom<StreamVersion>,
+        direction: Direction,
+        limit: usize,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.store
+            .read_stream(stream, from, direction, limit, until)
+            .await
+    }
+    async fn read_all(
+        &self,
+        from: ReadFrom<GlobalPosition>,
+        direction: Direction,
+        limit: usize,
+        until: Until,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.store.read_all(from, direction, limit, until).await
+    }
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<StreamVersion>> {
+        self.store.stream_version(stream).await
+    }
+    async fn head(&self) -> Result<Option<GlobalPosition>> {
+        self.store.head().await
+    }
+    async fn position_at(&self, time: CommitTime) -> Result<Option<GlobalPosition>> {
+        self.store.position_at(time).await
+    }
+    async fn subscribe_all(
+        &self,
+        after: Option<GlobalPosition>,
+        filter: SubscriptionFilter,
+    ) -> Result<EventStream> {
+        self.store.subscribe_all(after, filter).await
+    }
+    async fn subscribe_stream(
+        &self,
+        stream: &StreamId,
+        after: Option<StreamVersion>,
+    ) -> Result<EventStream> {
+        self.store.subscribe_stream(stream, after).await
+    }
+    async fn verify(&self) -> Result<u64> {
+        self.store.verify().await
+    }
+}
 
 fn stream(name: &str) -> StreamId {
     StreamId::new(name).expect("valid stream id")

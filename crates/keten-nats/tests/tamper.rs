@@ -83,30 +83,30 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let copy = fresh().await;
-    let js = jetstream::new(copy.log.client().clone());
+    let js = jetstream::new(copy.store.client().clone());
     for m in &original[..keep] {
         republish(&js, m, None).await;
     }
     let reopened = NatsLog::connect(
-        &copy.server.url(),
-        options_for(vec![copy.server.monitor_url()]),
+        &copy.guard.url(),
+        options_for(vec![copy.guard.monitor_url()]),
     )
     .await
     .expect("the faithful prefix is a valid log");
     assert_eq!(reopened.verify().await.unwrap(), keep as u64);
     tamper(js).await;
     common::Fresh {
-        log: reopened,
-        server: copy.server,
+        store: reopened,
+        guard: copy.guard,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_a_removed_changed_or_reordered_event() {
     let origin = fresh().await;
-    write_history(&origin.log).await;
-    assert_eq!(origin.log.verify().await.unwrap(), 20);
-    let original = stored(&origin.server.url()).await;
+    write_history(&origin.store).await;
+    assert_eq!(origin.store.verify().await.unwrap(), 20);
+    let original = stored(&origin.guard.url()).await;
 
     // Removed: position 7 left out, the rest republished.
     let copy = tampered_copy(&original, 7, |js| {
@@ -118,7 +118,7 @@ async fn verify_names_a_removed_changed_or_reordered_event() {
         }
     })
     .await;
-    assert_corrupt_at(copy.log.verify().await, 7, "record says position 8");
+    assert_corrupt_at(copy.store.verify().await, 7, "record says position 8");
 
     // Changed: position 10's payload altered, its headers (and hash) kept.
     let copy = tampered_copy(&original, 10, |js| {
@@ -134,7 +134,7 @@ async fn verify_names_a_removed_changed_or_reordered_event() {
         }
     })
     .await;
-    assert_corrupt_at(copy.log.verify().await, 10, "hash chain broken");
+    assert_corrupt_at(copy.store.verify().await, 10, "hash chain broken");
 
     // Reordered: positions 12 and 13 swapped.
     let copy = tampered_copy(&original, 12, |js| {
@@ -148,16 +148,16 @@ async fn verify_names_a_removed_changed_or_reordered_event() {
         }
     })
     .await;
-    assert_corrupt_at(copy.log.verify().await, 12, "record says position 13");
+    assert_corrupt_at(copy.store.verify().await, 12, "record says position 13");
 
     // Part of an atomic append dropped: the last event of the three-event append.
     let copy = fresh().await;
-    let js = jetstream::new(copy.log.client().clone());
+    let js = jetstream::new(copy.store.client().clone());
     for m in &original[..19] {
         republish(&js, m, None).await;
     }
     assert_corrupt_at(
-        copy.log.verify().await,
+        copy.store.verify().await,
         18,
         "the log ends after event 2 of an append of 3",
     );
@@ -166,9 +166,9 @@ async fn verify_names_a_removed_changed_or_reordered_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deny_delete_holds_and_a_restored_stream_with_a_deleted_event_is_named() {
     let origin = fresh().await;
-    write_history(&origin.log).await;
-    let original = stored(&origin.server.url()).await;
-    let js = jetstream::new(origin.log.client().clone());
+    write_history(&origin.store).await;
+    let original = stored(&origin.guard.url()).await;
+    let js = jetstream::new(origin.store.client().clone());
     let mut stream = js.get_stream("KETEN").await.unwrap();
     // deny_delete and deny_purge hold, and the server will not lift deny_delete.
     assert!(stream.delete_message(5).await.is_err());
@@ -187,11 +187,11 @@ async fn deny_delete_holds_and_a_restored_stream_with_a_deleted_event_is_named()
     }
     let stream = js.get_stream("KETEN").await.unwrap();
     stream.delete_message(5).await.unwrap();
-    assert_corrupt_at(origin.log.verify().await, 4, "was deleted");
+    assert_corrupt_at(origin.store.verify().await, 4, "was deleted");
     // A fresh keten refuses the restored stream: its configuration lost a promise.
     let err = NatsLog::connect(
-        &origin.server.url(),
-        options_for(vec![origin.server.monitor_url()]),
+        &origin.guard.url(),
+        options_for(vec![origin.guard.monitor_url()]),
     )
     .await
     .err()

@@ -22,8 +22,8 @@ async fn two_servers_take_turns_on_one_stream() {
     let first = fresh().await;
     let second = Arc::new(
         NatsLog::connect(
-            &first.server.url(),
-            options_for(vec![first.server.monitor_url()]),
+            &first.guard.url(),
+            options_for(vec![first.guard.monitor_url()]),
         )
         .await
         .unwrap(),

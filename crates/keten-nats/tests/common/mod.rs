@@ -1,19 +1,13 @@
 //! Shared by the integration tests: a NatsLog on a server of its own.
 #![allow(dead_code)]
 
-use keten_log::{
-    AppendResult, CommitTime, Direction, EventStore, EventStream, ExpectedVersion, GlobalPosition,
-    ProposedEvent, ReadFrom, RecordedEvent, Result, StreamId, StreamVersion, SubscriptionFilter,
-    Until,
-};
+use keten_log::ProposedEvent;
+use keten_log::conformance::Guarded;
 use keten_nats::{FsyncCheck, NatsLog, NatsLogOptions};
 use keten_testkit::NatsServer;
 
 /// A NatsLog on a fresh single-node server that lives as long as it does.
-pub struct Fresh {
-    pub log: NatsLog,
-    pub server: NatsServer,
-}
+pub type Fresh = Guarded<NatsLog, NatsServer>;
 
 pub fn options_for(monitor_urls: Vec<String>) -> NatsLogOptions {
     NatsLogOptions {
@@ -29,65 +23,9 @@ pub async fn fresh() -> Fresh {
     let log = NatsLog::connect(&server.url(), options_for(vec![server.monitor_url()]))
         .await
         .expect("connect");
-    Fresh { log, server }
-}
-
-#[async_trait::async_trait]
-impl EventStore for Fresh {
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<ProposedEvent>,
-    ) -> Result<AppendResult> {
-        self.log.append(stream, expected, events).await
-    }
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from: ReadFrom<StreamVersion>,
-        direction: Direction,
-        limit: usize,
-        until: Until,
-    ) -> Result<Vec<RecordedEvent>> {
-        self.log
-            .read_stream(stream, from, direction, limit, until)
-            .await
-    }
-    async fn read_all(
-        &self,
-        from: ReadFrom<GlobalPosition>,
-        direction: Direction,
-        limit: usize,
-        until: Until,
-    ) -> Result<Vec<RecordedEvent>> {
-        self.log.read_all(from, direction, limit, until).await
-    }
-    async fn stream_version(&self, stream: &StreamId) -> Result<Option<StreamVersion>> {
-        self.log.stream_version(stream).await
-    }
-    async fn head(&self) -> Result<Option<GlobalPosition>> {
-        self.log.head().await
-    }
-    async fn position_at(&self, time: CommitTime) -> Result<Option<GlobalPosition>> {
-        self.log.position_at(time).await
-    }
-    async fn subscribe_all(
-        &self,
-        after: Option<GlobalPosition>,
-        filter: SubscriptionFilter,
-    ) -> Result<EventStream> {
-        self.log.subscribe_all(after, filter).await
-    }
-    async fn subscribe_stream(
-        &self,
-        stream: &StreamId,
-        after: Option<StreamVersion>,
-    ) -> Result<EventStream> {
-        self.log.subscribe_stream(stream, after).await
-    }
-    async fn verify(&self) -> Result<u64> {
-        self.log.verify().await
+    Guarded {
+        store: log,
+        guard: server,
     }
 }
 
