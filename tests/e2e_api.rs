@@ -7,10 +7,9 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
-use keten::client::Session;
+use keten::client::{Session, publish_request as request};
 use keten::scenario::{self, aid, mid, pid};
 use keten_domain::{Event, FamilyId, PersonId, Role};
-use keten_proto::convert;
 use keten_proto::v1::{self, expected_version::Kind};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -38,25 +37,6 @@ fn any() -> Option<v1::ExpectedVersion> {
 
 fn no_stream() -> Option<v1::ExpectedVersion> {
     expected(Kind::NoStream(v1::Empty {}))
-}
-
-fn request(
-    family: &FamilyId,
-    expected: Option<v1::ExpectedVersion>,
-    events: &[Event],
-) -> v1::PublishRequest {
-    v1::PublishRequest {
-        family_id: family.to_string(),
-        expected,
-        events: events
-            .iter()
-            .map(|e| v1::PublishedEvent {
-                event_id: uuid::Uuid::new_v4().to_string(),
-                event: Some(convert::event_to_proto(e)),
-            })
-            .collect(),
-        correlation_id: None,
-    }
 }
 
 async fn publish(s: &Session, req: v1::PublishRequest) -> Result<v1::PublishResponse, Status> {

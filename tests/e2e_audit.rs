@@ -5,7 +5,7 @@
 mod util;
 
 use chrono::NaiveDate;
-use keten::client::Session;
+use keten::client::{Session, publish_request};
 use keten::scenario;
 use keten_domain::{Event, FamilyId, Role};
 use keten_proof::{Bundle, SignedCheckpoint, VerifyingKey};
@@ -35,18 +35,11 @@ fn public_key(dir: &Dir) -> VerifyingKey {
 }
 
 fn request(family: &FamilyId, kind: Kind, events: &[Event]) -> v1::PublishRequest {
-    v1::PublishRequest {
-        family_id: family.to_string(),
-        expected: Some(v1::ExpectedVersion { kind: Some(kind) }),
-        events: events
-            .iter()
-            .map(|e| v1::PublishedEvent {
-                event_id: uuid::Uuid::new_v4().to_string(),
-                event: Some(convert::event_to_proto(e)),
-            })
-            .collect(),
-        correlation_id: None,
-    }
+    publish_request(
+        family,
+        Some(v1::ExpectedVersion { kind: Some(kind) }),
+        events,
+    )
 }
 
 /// Plays the demo's course for each family, interleaved so that one family's events are not

@@ -4,10 +4,9 @@
 mod util;
 
 use chrono::NaiveDate;
-use keten::client::Session;
+use keten::client::{Session, publish_request};
 use keten::scenario;
 use keten_domain::{Event, FamilyId, Role};
-use keten_proto::convert;
 use keten_proto::v1::{self, expected_version::Kind};
 use util::{Dir, Server, log_dir};
 
@@ -16,18 +15,11 @@ fn today() -> NaiveDate {
 }
 
 fn request(family: &FamilyId, kind: Kind, events: &[Event]) -> v1::PublishRequest {
-    v1::PublishRequest {
-        family_id: family.to_string(),
-        expected: Some(v1::ExpectedVersion { kind: Some(kind) }),
-        events: events
-            .iter()
-            .map(|e| v1::PublishedEvent {
-                event_id: uuid::Uuid::new_v4().to_string(),
-                event: Some(convert::event_to_proto(e)),
-            })
-            .collect(),
-        correlation_id: None,
-    }
+    publish_request(
+        family,
+        Some(v1::ExpectedVersion { kind: Some(kind) }),
+        events,
+    )
 }
 
 async fn session(server: &Server, who: &scenario::Who) -> Session {

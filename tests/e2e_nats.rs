@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use futures::StreamExt;
-use keten::client::Session;
+use keten::client::{Session, publish_request as request};
 use keten::scenario::{self, mid};
 use keten_domain::{Event, FamilyId, Role};
-use keten_proto::convert;
 use keten_proto::v1::{self, expected_version::Kind};
 use keten_testkit::{NatsCluster, NatsServer, free_ports};
 use tonic::{Code, Status};
@@ -28,25 +27,6 @@ fn family(name: &str) -> FamilyId {
 
 fn expected(kind: Kind) -> Option<v1::ExpectedVersion> {
     Some(v1::ExpectedVersion { kind: Some(kind) })
-}
-
-fn request(
-    family: &FamilyId,
-    expected: Option<v1::ExpectedVersion>,
-    events: &[Event],
-) -> v1::PublishRequest {
-    v1::PublishRequest {
-        family_id: family.to_string(),
-        expected,
-        events: events
-            .iter()
-            .map(|e| v1::PublishedEvent {
-                event_id: uuid::Uuid::new_v4().to_string(),
-                event: Some(convert::event_to_proto(e)),
-            })
-            .collect(),
-        correlation_id: None,
-    }
 }
 
 async fn publish(s: &Session, req: v1::PublishRequest) -> Result<v1::PublishResponse, Status> {

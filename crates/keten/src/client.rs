@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use keten_domain::Role;
+use keten_domain::{Event, FamilyId, Role};
+use keten_proto::convert;
 use keten_proto::v1::{
-    audit_client::AuditClient, coordination_client::CoordinationClient,
+    self, audit_client::AuditClient, coordination_client::CoordinationClient,
     partner_gateway_client::PartnerGatewayClient,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -72,5 +73,26 @@ impl Session {
 
     pub fn audit(&self) -> AuditClient<Channel> {
         AuditClient::new(self.channel.clone())
+    }
+}
+
+/// A publish of `events` to `family`, each under a fresh event id (a retry sends the same request
+/// again, ids and all).
+pub fn publish_request(
+    family: &FamilyId,
+    expected: Option<v1::ExpectedVersion>,
+    events: &[Event],
+) -> v1::PublishRequest {
+    v1::PublishRequest {
+        family_id: family.to_string(),
+        expected,
+        events: events
+            .iter()
+            .map(|e| v1::PublishedEvent {
+                event_id: uuid::Uuid::new_v4().to_string(),
+                event: Some(convert::event_to_proto(e)),
+            })
+            .collect(),
+        correlation_id: None,
     }
 }

@@ -9,12 +9,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use keten::client::{Session, connect};
+use keten::client::{Session, connect, publish_request};
 use keten::pki::write_pki;
 use keten::{report, scenario};
 use keten_domain::FamilyId;
 use keten_log::Durability;
-use keten_proto::convert;
 use keten_proto::v1;
 use keten_server::config::Config;
 use tokio::sync::oneshot;
@@ -123,19 +122,7 @@ async fn play(url: &str, pki: &Path, config: &Config) -> Result<()> {
     let mut last_position = 0;
     for step in scenario::steps(&family, today) {
         let s = session(&step.who)?;
-        let request = v1::PublishRequest {
-            family_id: family.to_string(),
-            expected: Some(expected(version)),
-            events: step
-                .events
-                .iter()
-                .map(|e| v1::PublishedEvent {
-                    event_id: uuid::Uuid::new_v4().to_string(),
-                    event: Some(convert::event_to_proto(e)),
-                })
-                .collect(),
-            correlation_id: None,
-        };
+        let request = publish_request(&family, Some(expected(version)), &step.events);
         let answer = s
             .gateway()
             .publish(s.request(request))
@@ -158,20 +145,14 @@ async fn play(url: &str, pki: &Path, config: &Config) -> Result<()> {
     let police = session(&scenario::police_system())?;
     let refused = police
         .gateway()
-        .publish(police.request(v1::PublishRequest {
-            family_id: family.to_string(),
-            expected: Some(expected(version)),
-            events: vec![v1::PublishedEvent {
-                event_id: uuid::Uuid::new_v4().to_string(),
-                event: Some(convert::event_to_proto(
-                    &keten_domain::Event::GoalAchieved {
-                        goal_id: scenario::gid("g-overlast"),
-                        occurred_on: today,
-                    },
-                )),
+        .publish(police.request(publish_request(
+            &family,
+            Some(expected(version)),
+            &[keten_domain::Event::GoalAchieved {
+                goal_id: scenario::gid("g-overlast"),
+                occurred_on: today,
             }],
-            correlation_id: None,
-        }))
+        )))
         .await;
     match refused {
         Err(st) => println!(
