@@ -1,8 +1,6 @@
 //! The closed vocabularies of the domain: kinds of partner, roles, family types, life domains,
 //! rungs of the escalation ladder and levels of chain escalation.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 macro_rules! snake_display {
@@ -13,13 +11,14 @@ macro_rules! snake_display {
                 match self { $(Self::$variant => $text),* }
             }
         }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use snake_display;
 
 /// What kind of organisation a partner is. Drives who may publish what (only police records
 /// police contacts; family managers come from youth care or WSG).

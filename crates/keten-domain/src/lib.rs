@@ -18,6 +18,7 @@
 //! [`rules`], [`plan`], [`error`].
 
 pub mod catalogue;
+pub mod classes;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -27,6 +28,7 @@ pub mod rules;
 pub mod state;
 pub mod zrm;
 
+pub use classes::DataClass;
 pub use error::{DecodeError, IdError, Rejection, RuleCode, ScoreError};
 pub use event::{CURRENT_SCHEMA, Event, EventEnvelope, decode, encode};
 pub use ids::{ActionId, FamilyId, GoalId, MemberId, PartnerId, PersonId};
