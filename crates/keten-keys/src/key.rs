@@ -1,0 +1,139 @@
+use std::fmt;
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::KeyError;
+
+/// One stream's secret: 32 bytes for XChaCha20-Poly1305. The bytes are wiped when a value is
+/// dropped (clones included), and `Debug` never shows them.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct DataKey([u8; DataKey::LEN]);
+
+impl DataKey {
+    pub const LEN: usize = 32;
+
+    /// A fresh key from the operating system's random number generator.
+    ///
+    /// # Panics
+    /// When the OS RNG fails (on Linux `getrandom(2)` only fails on a broken system): a key
+    /// from anything weaker must never be made, and there is nothing sensible to go on with.
+    pub fn generate() -> Self {
+        let mut k = Self([0; Self::LEN]);
+        os_random(&mut k.0);
+        k
+    }
+
+    /// A key from stored bytes. The caller's array is a copy this type cannot wipe: zeroize it.
+    pub fn from_bytes(bytes: [u8; Self::LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes, for a store to write them and for tests.
+    pub fn expose_bytes(&self) -> &[u8; Self::LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+/// Compares without an early exit, so a comparison's time says nothing of where keys differ.
+impl PartialEq for DataKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl Eq for DataKey {}
+
+fn os_random(buf: &mut [u8]) {
+    getrandom::getrandom(buf).expect("the operating system's random number generator failed");
+}
+
+/// The first byte of every sealed blob: the format version.
+///
+/// 0xC1 can begin neither JSON nor any UTF-8 text: it is never valid anywhere in UTF-8 (it
+/// would be an overlong two-byte sequence), and JSON (RFC 8259) is UTF-8 that begins with
+/// whitespace, `{`, `[`, `"`, a digit, `-`, `t`, `f` or `n`. So [`is_sealed`] tells a sealed
+/// payload from a plaintext JSON one by its first byte. The "C1" reads as "ciphertext, format 1".
+pub const SEALED_VERSION: u8 = 0xC1;
+/// XChaCha20-Poly1305's nonce: 24 bytes, enough that random nonces never repeat in practice
+/// (unlike a 12-byte nonce, which a busy key could exhaust).
+pub const NONCE_LEN: usize = 24;
+/// Poly1305's tag.
+pub const TAG_LEN: usize = 16;
+/// What sealing adds to a plaintext: the version byte, the nonce and the tag.
+pub const SEALED_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+
+/// Encrypts and authenticates `plaintext` under `key`, binding `aad` (associated data, not
+/// stored: the same bytes must be given to [`open`]). The result is
+/// `SEALED_VERSION (1) | nonce (24) | ciphertext (len of plaintext) | tag (16)`, with a fresh
+/// random nonce each call.
+///
+/// # Panics
+/// When the OS RNG fails, as [`DataKey::generate`].
+pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SEALED_OVERHEAD + plaintext.len());
+    out.push(SEALED_VERSION);
+    out.resize(1 + NONCE_LEN, 0);
+    os_random(&mut out[1..]);
+    out.extend_from_slice(plaintext);
+    let (head, body) = out.split_at_mut(1 + NONCE_LEN);
+    let nonce = XNonce::from_slice(&head[1..]);
+    let tag = cipher(key)
+        .encrypt_in_place_detached(nonce, aad, body)
+        // Only fails for plaintexts beyond 256 GiB, which nothing here makes.
+        .expect("plaintext too long for XChaCha20-Poly1305");
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// Checks and decrypts what [`seal`] made with the same key and associated data. Anything else
+/// (another key, other associated data, any changed byte) is [`KeyError::Unauthentic`];
+/// something too short or of another version is [`KeyError::NotSealed`].
+pub fn open(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+    if sealed.len() < SEALED_OVERHEAD {
+        return Err(KeyError::NotSealed {
+            reason: format!(
+                "{} bytes, shorter than the {SEALED_OVERHEAD}-byte minimum",
+                sealed.len()
+            ),
+        });
+    }
+    if sealed[0] != SEALED_VERSION {
+        return Err(KeyError::NotSealed {
+            reason: format!(
+                "format byte 0x{:02x}, expected 0x{SEALED_VERSION:02x}",
+                sealed[0]
+            ),
+        });
+    }
+    let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+    let (body, tag) = sealed[1 + NONCE_LEN..].split_at(sealed.len() - SEALED_OVERHEAD);
+    let mut plain = body.to_vec();
+    cipher(key)
+        .decrypt_in_place_detached(nonce, aad, &mut plain, Tag::from_slice(tag))
+        .map_err(|_| KeyError::Unauthentic)?;
+    Ok(plain)
+}
+
+/// Whether `bytes` look sealed: long enough and starting with [`SEALED_VERSION`]. A cheap
+/// test to tell sealed payloads from plaintext JSON ones (see [`SEALED_VERSION`] for why that
+/// is unambiguous); only [`open`] proves anything.
+pub fn is_sealed(bytes: &[u8]) -> bool {
+    bytes.len() >= SEALED_OVERHEAD && bytes[0] == SEALED_VERSION
+}
+
+fn cipher(key: &DataKey) -> XChaCha20Poly1305 {
+    // The cipher wipes its copy of the key when dropped.
+    XChaCha20Poly1305::new(Key::from_slice(key.expose_bytes()))
+}

@@ -1,0 +1,51 @@
+//! keten's data keys: one key per stream (keten uses a family's stream id, `family-<id>`, as the
+//! [`KeyId`]), payloads sealed with it, and the stores that keep the keys beside the log, never
+//! in it. Destroying a key is how a family is erased: its events stay in the log as ciphertext
+//! that nobody can read again.
+//!
+//! Architecture invariant: like the log, this crate knows nothing of families; a key id is an
+//! opaque name.
+//!
+//! # Sealed format
+//!
+//! [`seal`] uses XChaCha20-Poly1305 (RustCrypto's `chacha20poly1305`) with a fresh random
+//! 24-byte nonce from the OS RNG per call, and produces:
+//!
+//! ```text
+//! offset  length  content
+//! 0       1       format version, 0xC1 (SEALED_VERSION)
+//! 1       24      nonce (XNonce), random
+//! 25      n       ciphertext (XChaCha20, same length n as the plaintext)
+//! 25+n    16      Poly1305 tag over the associated data and the ciphertext
+//! ```
+//!
+//! The associated data (for keten: what the sealed payload belongs to, so that a ciphertext
+//! moved to another event does not open) is authenticated but not stored: [`open`] needs the same
+//! bytes. [`open`] fails with [`KeyError::Unauthentic`] for another key, other associated data or
+//! any changed byte, and never returns unauthenticated plaintext. The version byte 0xC1 cannot
+//! begin JSON or any UTF-8 text (see [`SEALED_VERSION`]), so [`is_sealed`] tells sealed payloads
+//! from plaintext JSON ones; a random 24-byte nonce makes a nonce collision under one key
+//! negligible (about 2^-96 after 2^48 seals).
+//!
+//! # Stores
+//!
+//! [`KeyStore`] is the contract; [`FileKeyStore`] keeps one file per key (the embedded backend),
+//! and `keten_nats::keys::NatsKeyStore` a JetStream KV bucket. Both store the bytes of
+//! [`record`]. [`Keyring`] is the server's cache in front of a store.
+
+mod error;
+mod file;
+mod id;
+mod key;
+mod keyring;
+pub mod record;
+mod store;
+
+pub use error::{KeyError, Result};
+pub use file::FileKeyStore;
+pub use id::KeyId;
+pub use key::{
+    DataKey, NONCE_LEN, SEALED_OVERHEAD, SEALED_VERSION, TAG_LEN, is_sealed, open, seal,
+};
+pub use keyring::Keyring;
+pub use store::{KeyState, KeyStore};
