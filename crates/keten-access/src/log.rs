@@ -1,0 +1,223 @@
+//! The access log over an event store of its own: the one place that knows how an access
+//! record lives in a store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keten_domain::FamilyId;
+use keten_log::{
+    Direction, EventId, EventStore, EventType, ExpectedVersion, GlobalPosition, ProposedEvent,
+    ReadFrom, RecordedEvent, StreamId, StreamVersion, Until,
+};
+
+use crate::error::{AccessError, Result};
+use crate::record::AccessRecord;
+
+/// Every access stream starts with this; a whole-log reader passes over other streams.
+pub const STREAM_PREFIX: &str = "access-";
+/// The streams of single families start with this.
+pub const FAMILY_STREAM_PREFIX: &str = "access-family-";
+/// The stream of searches over many families (records with `family: None`).
+pub const SEARCH_STREAM: &str = "access-search";
+
+/// Records read back per store call.
+const PAGE: usize = 1024;
+
+/// The stream an access record belongs to: `access-family-<family id>` for one family,
+/// [`SEARCH_STREAM`] otherwise. The family streams have a prefix of their own so that no family
+/// id (`search` is a valid one) can name the search stream.
+pub fn stream_id(family: Option<&FamilyId>) -> StreamId {
+    match family {
+        Some(family) => StreamId::new(format!("{FAMILY_STREAM_PREFIX}{family}"))
+            .expect("a family id is at most 64 ASCII characters without control characters"),
+        None => StreamId::new(SEARCH_STREAM).expect("a constant, valid stream id"),
+    }
+}
+
+/// An access record as stored, with its place in the access log's global order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub position: GlobalPosition,
+    pub record: AccessRecord,
+}
+
+impl AsRef<AccessRecord> for Logged {
+    fn as_ref(&self) -> &AccessRecord {
+        &self.record
+    }
+}
+
+/// The access log (NEN 7513) over its own [`EventStore`]: a `FileLog` in `<data>/access/` on
+/// the embedded backend, a stream of its own on JetStream. Never the event log's store: the
+/// access log is kept on its own terms (five years, also after erasure) and has its own chain.
+///
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct AccessLog {
+    store: Arc<dyn EventStore>,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog").finish_non_exhaustive()
+    }
+}
+
+impl AccessLog {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    /// Writes one record and returns its position once the store has made it durable (a
+    /// `FileLog` acknowledges after `fdatasync`; concurrent records share one by group commit).
+    /// The caller answers the access only after this returned `Ok`.
+    ///
+    /// Each record gets a fresh event id, so a caller that retries after an error may log an
+    /// access twice: the log over-reports rather than under-reports.
+    pub async fn record(&self, rec: &AccessRecord) -> Result<GlobalPosition> {
+        rec.validate()?;
+        let result = self
+            .store
+            .append(
+                &stream_id(rec.family.as_ref()),
+                ExpectedVersion::Any,
+                vec![encode(rec)],
+            )
+            .await?;
+        Ok(result.first_position)
+    }
+
+    /// Writes several records and returns their positions in the order given, once all are
+    /// durable. The records of one stream (one family, or the searches) are appended together,
+    /// all or none; different streams are appended concurrently, so the store commits them in
+    /// one group. On an error some streams' records may be durable and others not: the caller
+    /// must treat the whole access as not logged (and not answer it).
+    ///
+    /// For a search, this records the search itself and one record per listed family, so that
+    /// each family's report shows it was found.
+    pub async fn record_many(&self, recs: &[AccessRecord]) -> Result<Vec<GlobalPosition>> {
+        for rec in recs {
+            rec.validate()?;
+        }
+        // Per stream, the indexes of its records in `recs`, in order.
+        let mut by_stream: BTreeMap<StreamId, Vec<usize>> = BTreeMap::new();
+        for (i, rec) in recs.iter().enumerate() {
+            by_stream
+                .entry(stream_id(rec.family.as_ref()))
+                .or_default()
+                .push(i);
+        }
+        let appends = by_stream.into_iter().map(|(stream, indexes)| async move {
+            let events = indexes.iter().map(|&i| encode(&recs[i])).collect();
+            let result = self
+                .store
+                .append(&stream, ExpectedVersion::Any, events)
+                .await?;
+            Ok::<_, AccessError>((indexes, result.first_position))
+        });
+        let mut positions = vec![GlobalPosition(0); recs.len()];
+        for (indexes, first) in futures::future::try_join_all(appends).await? {
+            // One append's events take consecutive global positions.
+            for (k, i) in indexes.into_iter().enumerate() {
+                positions[i] = GlobalPosition(first.0 + k as u64);
+            }
+        }
+        Ok(positions)
+    }
+
+    /// Every record about one family, in the order they were logged. Searches over many
+    /// families are not included (they name no family).
+    pub async fn for_family(&self, family: &FamilyId) -> Result<Vec<Logged>> {
+        let stream = stream_id(Some(family));
+        let mut out = Vec::new();
+        let mut from = ReadFrom::Start;
+        loop {
+            let page = self
+                .store
+                .read_stream(&stream, from, Direction::Forward, PAGE, Until::Latest)
+                .await?;
+            for recorded in &page {
+                out.push(decode(recorded)?);
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => {
+                    from = ReadFrom::At(StreamVersion(last.version.0 + 1));
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Up to `limit` records of the whole access log from position `from` (inclusive; the start
+    /// when `None`), in order. To page on, pass the last position plus one. Events of streams
+    /// that are not access streams are passed over: the store should hold none.
+    pub async fn read(&self, from: Option<GlobalPosition>, limit: usize) -> Result<Vec<Logged>> {
+        let mut out = Vec::new();
+        let mut from = from.map_or(ReadFrom::Start, ReadFrom::At);
+        while out.len() < limit {
+            let want = (limit - out.len()).min(PAGE);
+            let page = self
+                .store
+                .read_all(from, Direction::Forward, want, Until::Latest)
+                .await?;
+            for recorded in &page {
+                if recorded.stream.as_str().starts_with(STREAM_PREFIX) {
+                    out.push(decode(recorded)?);
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == want => {
+                    from = ReadFrom::At(GlobalPosition(last.position.0 + 1));
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Walks the access log's own hash chain and checksums (the store's verification); `Ok`
+    /// carries the number of records verified.
+    pub async fn verify(&self) -> Result<u64> {
+        Ok(self.store.verify().await?)
+    }
+}
+
+fn encode(rec: &AccessRecord) -> ProposedEvent {
+    ProposedEvent {
+        id: EventId(uuid::Uuid::new_v4()),
+        event_type: EventType::new(rec.action.as_str()).expect("action names are valid"),
+        metadata: Vec::new(),
+        payload: serde_json::to_vec(rec).expect("an access record always serializes"),
+    }
+}
+
+/// Reads a record back and checks it against where it was stored: its stream must be its
+/// family's (or the search stream), its event type its action.
+fn decode(recorded: &RecordedEvent) -> Result<Logged> {
+    let fail = |reason: String| AccessError::Decode {
+        position: recorded.position,
+        stream: recorded.stream.as_str().to_string(),
+        reason,
+    };
+    let record: AccessRecord =
+        serde_json::from_slice(&recorded.payload).map_err(|e| fail(format!("payload: {e}")))?;
+    if stream_id(record.family.as_ref()) != recorded.stream {
+        return Err(fail(format!(
+            "the record is about {} but is stored in another stream",
+            record
+                .family
+                .as_ref()
+                .map_or("no single family".to_string(), |f| format!("family {f}"))
+        )));
+    }
+    if recorded.event_type.as_str() != record.action.as_str() {
+        return Err(fail(format!(
+            "stored as `{}` but the record's action is `{}`",
+            recorded.event_type, record.action
+        )));
+    }
+    Ok(Logged {
+        position: recorded.position,
+        record,
+    })
+}
