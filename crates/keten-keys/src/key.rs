@@ -82,10 +82,34 @@ pub const SEALED_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 /// # Panics
 /// When the OS RNG fails, as [`DataKey::generate`].
 pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    os_random(&mut nonce);
+    seal_with_nonce(key, aad, plaintext, &nonce)
+}
+
+/// [`seal`] with the nonce derived from the key, the associated data and the plaintext (a
+/// synthetic nonce, as in SIV modes), so that sealing the same plaintext at the same place
+/// twice gives the same bytes. An append log needs this: a retried append must carry the
+/// bytes of the first one to be recognised as the same event. What it reveals is only that two
+/// sealed blobs with the same associated data hold the same plaintext; a nonce never repeats
+/// for different plaintexts (that would take a BLAKE3 collision). The output opens with
+/// [`open`] like any other.
+pub fn seal_deterministic(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    // A key of its own for the nonces, so that the encryption key is used for nothing else.
+    let nonce_key = blake3::derive_key("keten-keys 2026-11 synthetic nonce", key.expose_bytes());
+    let mut h = blake3::Hasher::new_keyed(&nonce_key);
+    h.update(&(aad.len() as u64).to_le_bytes());
+    h.update(aad);
+    h.update(plaintext);
+    let mut nonce = [0u8; NONCE_LEN];
+    h.finalize_xof().fill(&mut nonce);
+    seal_with_nonce(key, aad, plaintext, &nonce)
+}
+
+fn seal_with_nonce(key: &DataKey, aad: &[u8], plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
     let mut out = Vec::with_capacity(SEALED_OVERHEAD + plaintext.len());
     out.push(SEALED_VERSION);
-    out.resize(1 + NONCE_LEN, 0);
-    os_random(&mut out[1..]);
+    out.extend_from_slice(nonce);
     out.extend_from_slice(plaintext);
     let (head, body) = out.split_at_mut(1 + NONCE_LEN);
     let nonce = XNonce::from_slice(&head[1..]);
@@ -136,4 +160,21 @@ pub fn is_sealed(bytes: &[u8]) -> bool {
 fn cipher(key: &DataKey) -> XChaCha20Poly1305 {
     // The cipher wipes its copy of the key when dropped.
     XChaCha20Poly1305::new(Key::from_slice(key.expose_bytes()))
+}
+
+#[cfg(test)]
+mod deterministic_tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_sealing_repeats_only_for_the_same_place_and_plaintext() {
+        let key = DataKey::generate();
+        let a = seal_deterministic(&key, b"family-a\0id1", b"{\"x\":1}");
+        assert_eq!(a, seal_deterministic(&key, b"family-a\0id1", b"{\"x\":1}"));
+        assert_ne!(a, seal_deterministic(&key, b"family-a\0id1", b"{\"x\":2}"));
+        assert_ne!(a, seal_deterministic(&key, b"family-a\0id2", b"{\"x\":1}"));
+        assert_ne!(a, seal_deterministic(&DataKey::generate(), b"family-a\0id1", b"{\"x\":1}"));
+        assert_eq!(open(&key, b"family-a\0id1", &a).unwrap(), b"{\"x\":1}");
+        assert!(open(&key, b"family-a\0id2", &a).is_err());
+    }
 }

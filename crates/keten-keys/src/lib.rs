@@ -41,11 +41,14 @@ mod keyring;
 pub mod record;
 mod store;
 
+/// The time type of [`KeyState::Destroyed`], re-exported so users need not pin chrono.
+pub use chrono;
 pub use error::{KeyError, Result};
 pub use file::FileKeyStore;
 pub use id::KeyId;
 pub use key::{
     DataKey, NONCE_LEN, SEALED_OVERHEAD, SEALED_VERSION, TAG_LEN, is_sealed, open, seal,
+    seal_deterministic,
 };
 pub use keyring::Keyring;
 pub use store::{KeyState, KeyStore};
