@@ -49,6 +49,11 @@ pub struct AccessRecord {
 }
 
 impl AccessRecord {
+    /// Break-the-glass access, granted or not: the auditor sees it as a warning.
+    pub fn is_emergency(&self) -> bool {
+        self.emergency.is_some()
+    }
+
     /// Refuses a record that would hide what the log exists to show. Only granted emergency
     /// access is checked: it is allowed only with a reason, so a granted one without a reason is
     /// a bug in the caller, and since the caller may not answer until its record is written,

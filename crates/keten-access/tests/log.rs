@@ -65,7 +65,12 @@ async fn records_survive_a_reopen_and_read_back_per_family_and_over_all() {
         let log = open(dir.path()).await;
         let access = AccessLog::new(Arc::new(log.clone()));
         for r in &written {
+            let synced_before = log.stats().syncs;
             positions.push(access.record(r).await.unwrap());
+            assert!(
+                log.stats().syncs > synced_before,
+                "record returned before its append was synced to disk"
+            );
         }
         drop(access);
         log.close().await.unwrap();
@@ -225,4 +230,97 @@ async fn a_granted_emergency_access_without_a_reason_is_not_recorded() {
     };
     access.record(&r).await.unwrap();
     assert_eq!(access.read(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn reads_page_through_more_records_than_one_store_call_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = AccessLog::new(Arc::new(open(dir.path()).await));
+    let mut batch: Vec<AccessRecord> = (0..1100)
+        .map(|i| rec(Some("fam-a"), AccessAction::Read, (i % 60) as u32))
+        .collect();
+    batch.insert(500, rec(Some("fam-b"), AccessAction::Read, 0));
+    access.record_many(&batch).await.unwrap();
+
+    let a = access.for_family(&fam("fam-a")).await.unwrap();
+    assert_eq!(a.len(), 1100);
+    assert!(a.windows(2).all(|w| w[0].position < w[1].position));
+    let all = access.read(None, 5000).await.unwrap();
+    assert_eq!(all.len(), 1101);
+    assert_eq!(
+        access
+            .read(Some(GlobalPosition(100)), 1050)
+            .await
+            .unwrap()
+            .len(),
+        1001
+    );
+}
+
+#[tokio::test]
+async fn concurrent_records_all_land_at_positions_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = AccessLog::new(Arc::new(open(dir.path()).await));
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let access = access.clone();
+            let family = format!("fam-{}", i % 4);
+            tokio::spawn(async move {
+                access
+                    .record(&rec(Some(&family), AccessAction::Read, i))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut positions = Vec::new();
+    for t in tasks {
+        positions.push(t.await.unwrap());
+    }
+    positions.sort();
+    positions.dedup();
+    assert_eq!(positions.len(), 40);
+    for i in 0..4 {
+        assert_eq!(
+            access
+                .for_family(&fam(&format!("fam-{i}")))
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_read_over_all_passes_over_streams_that_are_not_access_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path()).await);
+    let access = AccessLog::new(log.clone());
+    access
+        .record(&rec(Some("fam-a"), AccessAction::Read, 1))
+        .await
+        .unwrap();
+    log.append(
+        &StreamId::new("family-fam-a").unwrap(),
+        ExpectedVersion::Any,
+        vec![ProposedEvent {
+            id: EventId(uuid::Uuid::from_u128(7)),
+            event_type: EventType::new("FamilyRegistered").unwrap(),
+            metadata: Vec::new(),
+            payload: b"{}".to_vec(),
+        }],
+    )
+    .await
+    .unwrap();
+    access
+        .record(&rec(Some("fam-a"), AccessAction::Export, 2))
+        .await
+        .unwrap();
+    let all = access.read(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.record.action).collect::<Vec<_>>(),
+        vec![AccessAction::Read, AccessAction::Export]
+    );
+    assert_eq!(all[1].position, GlobalPosition(2));
 }
