@@ -135,6 +135,25 @@ rule_codes! {
     DeferralEndNotAfterOccurrence,
     // outcomes
     OnlyPoliceRecordsPoliceContact,
+    // erasure and retention
+    /// The family was erased: its stream accepts no event at all.
+    FamilyErased,
+    MayNotRecordErasureRequest,
+    ErasureRequesterNotParentOrChild,
+    ErasureRequesterUnder12,
+    ErasureAlreadyRequested,
+    MayNotPlaceLegalHold,
+    DuplicateHoldId,
+    UnknownHold,
+    HoldAlreadyLifted,
+    MayNotLiftLegalHold,
+    MayNotErase,
+    /// A legal hold that is not lifted blocks erasure.
+    LegalHoldActive,
+    NoErasureRequest,
+    /// The ground of an erasure does not match the pending request or the end of help.
+    ErasureGroundMismatch,
+    RetentionNotEnded,
 }
 
 impl RuleCode {

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::InterventionCode;
 use crate::error::DecodeError;
-use crate::ids::{ActionId, FamilyId, GoalId, MemberId, PartnerId, PersonId};
+use crate::ids::{ActionId, FamilyId, GoalId, HoldId, MemberId, PartnerId, PersonId};
 use crate::kinds::{
-    ChainLevel, ClosureReason, FamilyType, LifeDomain, MemberFlags, MemberRole, PartnerKind, Rung,
-    Urgency,
+    ChainLevel, ClosureReason, FamilyType, LegalGround, LifeDomain, MemberFlags, MemberRole,
+    PartnerKind, Rung, Urgency,
 };
 use crate::zrm::ZrmAssessment;
 
@@ -21,6 +21,9 @@ use crate::zrm::ZrmAssessment;
 /// - 1: `MemberAdded` carried `intellectual_disability` at top level; `ActionCommitted` named a
 ///   single `member_id`.
 /// - 2: `MemberAdded` has `flags`; `ActionCommitted` has `member_ids` (one or more members).
+///   The privacy events (`ErasureRequested`, `LegalHoldPlaced`, `LegalHoldLifted`,
+///   `FamilyErased`) were added within schema 2: new types change no stored event, so no
+///   upcast is needed.
 pub const CURRENT_SCHEMA: u16 = 2;
 
 /// The stored form of an event: the schema it was written with, and the event.
@@ -239,11 +242,52 @@ pub enum Event {
         description: String,
         occurred_on: NaiveDate,
     },
+
+    // --- erasure and retention ---
+    /// A parent, or a child from 12, asks for the family's file to be destroyed (AVG art. 17;
+    /// the Jeugdwet's three months). See [`crate::rules`] for who records it and how a child's
+    /// age is judged.
+    ErasureRequested {
+        requester: MemberId,
+        occurred_on: NaiveDate,
+    },
+    /// A legal bar on erasure: while the hold is not lifted, the family cannot be erased.
+    LegalHoldPlaced {
+        hold_id: HoldId,
+        ground: LegalGround,
+        reason: String,
+        occurred_on: NaiveDate,
+    },
+    LegalHoldLifted {
+        hold_id: HoldId,
+        reason: String,
+        occurred_on: NaiveDate,
+    },
+    /// The family's data is destroyed (its key, in keten's log). Carries no personal data: it
+    /// stays readable after the family's key is gone, and the family's stream accepts nothing
+    /// after it.
+    FamilyErased {
+        ground: ErasureGround,
+        occurred_on: NaiveDate,
+    },
+}
+
+/// Why a family was erased. Holds no personal data: a role, not a member.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ErasureGround {
+    /// On the pending request of a member in this role.
+    Request {
+        requested_on: NaiveDate,
+        requester_role: MemberRole,
+    },
+    /// The retention period after the end of help has passed.
+    RetentionEnded { help_ended_on: NaiveDate },
 }
 
 impl Event {
     /// Every stored event type, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 33] = [
+    pub const TYPE_NAMES: [&'static str; 37] = [
         "FamilyRegistered",
         "FamilyTypeChanged",
         "MemberAdded",
@@ -277,6 +321,10 @@ impl Event {
         "InformingDeferred",
         "PoliceContactRecorded",
         "NuisanceReported",
+        "ErasureRequested",
+        "LegalHoldPlaced",
+        "LegalHoldLifted",
+        "FamilyErased",
     ];
 
     /// The stored event type, equal to the JSON `type` tag.
@@ -315,6 +363,10 @@ impl Event {
             Event::InformingDeferred { .. } => "InformingDeferred",
             Event::PoliceContactRecorded { .. } => "PoliceContactRecorded",
             Event::NuisanceReported { .. } => "NuisanceReported",
+            Event::ErasureRequested { .. } => "ErasureRequested",
+            Event::LegalHoldPlaced { .. } => "LegalHoldPlaced",
+            Event::LegalHoldLifted { .. } => "LegalHoldLifted",
+            Event::FamilyErased { .. } => "FamilyErased",
         }
     }
 
@@ -353,7 +405,11 @@ impl Event {
             | Event::FamilyInformed { occurred_on }
             | Event::InformingDeferred { occurred_on, .. }
             | Event::PoliceContactRecorded { occurred_on, .. }
-            | Event::NuisanceReported { occurred_on, .. } => *occurred_on,
+            | Event::NuisanceReported { occurred_on, .. }
+            | Event::ErasureRequested { occurred_on, .. }
+            | Event::LegalHoldPlaced { occurred_on, .. }
+            | Event::LegalHoldLifted { occurred_on, .. }
+            | Event::FamilyErased { occurred_on, .. } => *occurred_on,
         }
     }
 }

@@ -103,6 +103,13 @@ string_id!(
     "person id"
 );
 
+string_id!(
+    /// A legal hold on a family's data, chosen by whoever places it, so that it can be lifted
+    /// by name.
+    HoldId,
+    "hold id"
+);
+
 impl FamilyId {
     /// A family id travels in every shared event, so it must not be a citizen service number
     /// (BSN): those are nine digits. An id that consists of exactly nine digits, possibly with
@@ -136,7 +143,7 @@ macro_rules! plain_check {
     };
 }
 plain_check!(PartnerId, "partner id"; MemberId, "member id"; GoalId, "goal id";
-    ActionId, "action id"; PersonId, "person id");
+    ActionId, "action id"; PersonId, "person id"; HoldId, "hold id");
 
 #[cfg(test)]
 mod tests {

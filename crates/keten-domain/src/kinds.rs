@@ -247,3 +247,43 @@ pub enum ClosureReason {
 snake_display!(ClosureReason { GoalsAchieved => "goals_achieved",
     HandedOverToRegularCare => "handed_over_to_regular_care", FamilyMovedAway => "family_moved_away",
     FamilyRefused => "family_refused", Other => "other" });
+
+/// Why a family's data must be kept although erasure is asked or due: the legal bars of the
+/// Jeugdwet and the AVG (art. 17(3)). A hold with any of these grounds blocks erasure until it is
+/// lifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalGround {
+    /// A court ordered the data kept.
+    CourtOrder,
+    /// A criminal investigation needs the data.
+    CriminalInvestigation,
+    /// A child protection measure (ondertoezichtstelling) applies; its files may be kept up to
+    /// 30 years after majority.
+    SupervisionOrder,
+    /// Guardianship (voogdij) applies; as for a supervision order.
+    Guardianship,
+    /// Keeping the data matters substantially to someone other than the requester (Jeugdwet).
+    SubstantialInterestOfOther,
+    /// Another legal obligation, named in the reason.
+    Other,
+}
+snake_display!(LegalGround { CourtOrder => "court_order",
+    CriminalInvestigation => "criminal_investigation", SupervisionOrder => "supervision_order",
+    Guardianship => "guardianship", SubstantialInterestOfOther => "substantial_interest_of_other",
+    Other => "other" });
+
+impl LegalGround {
+    pub const ALL: [LegalGround; 6] = [
+        Self::CourtOrder,
+        Self::CriminalInvestigation,
+        Self::SupervisionOrder,
+        Self::Guardianship,
+        Self::SubstantialInterestOfOther,
+        Self::Other,
+    ];
+}
+
+impl MemberRole {
+    pub const ALL: [MemberRole; 3] = [Self::Parent, Self::Child, Self::Other];
+}

@@ -15,7 +15,9 @@
 //! Modules: [`ids`] (validated newtype ids; no BSN in a family id), [`kinds`] (closed
 //! vocabularies), [`zrm`] (self-reliance scores per matrix version), [`catalogue`] (the
 //! interventions as data), [`event`] (the events, their JSON and schema upcasting), [`state`],
-//! [`rules`], [`plan`], [`error`].
+//! [`rules`], [`plan`], [`error`], [`classes`] (need-to-know: data classes, which partner kind
+//! reads which, the class of every event, redaction of a plan), [`privacy`] (erasure and
+//! retention dates, the retention [`Policy`]).
 
 pub mod catalogue;
 pub mod classes;
@@ -24,18 +26,20 @@ pub mod event;
 pub mod ids;
 pub mod kinds;
 pub mod plan;
+pub mod privacy;
 pub mod rules;
 pub mod state;
 pub mod zrm;
 
-pub use classes::DataClass;
+pub use classes::{ClassSet, DataClass, Redacted, classes_of, classes_of_in, readable, redact};
 pub use error::{DecodeError, IdError, Rejection, RuleCode, ScoreError};
-pub use event::{CURRENT_SCHEMA, Event, EventEnvelope, decode, encode};
-pub use ids::{ActionId, FamilyId, GoalId, MemberId, PartnerId, PersonId};
+pub use event::{CURRENT_SCHEMA, ErasureGround, Event, EventEnvelope, decode, encode};
+pub use ids::{ActionId, FamilyId, GoalId, HoldId, MemberId, PartnerId, PersonId};
 pub use kinds::{
-    ChainLevel, ClosureReason, FamilyType, LifeDomain, MemberFlags, MemberRole, PartnerKind, Role,
-    Rung, Urgency,
+    ChainLevel, ClosureReason, FamilyType, LegalGround, LifeDomain, MemberFlags, MemberRole,
+    PartnerKind, Role, Rung, Urgency,
 };
-pub use plan::{Plan, Warning, WarningKind, coordinated_plan};
-pub use rules::{Actor, handle, validate};
+pub use plan::{Plan, Warning, WarningKind, coordinated_plan, coordinated_plan_with};
+pub use privacy::Policy;
+pub use rules::{Actor, handle, handle_with, validate, validate_with};
 pub use state::{FamilyState, apply, fold};

@@ -10,10 +10,15 @@ use chrono::{Months, NaiveDate};
 use serde::Serialize;
 
 use crate::catalogue::{InterventionCode, Recognition, Target, age_may_fit};
-use crate::ids::{ActionId, FamilyId, GoalId, MemberId, PartnerId, PersonId};
-use crate::kinds::{ChainLevel, FamilyType, LifeDomain, MemberRole, PartnerKind, Rung, Urgency};
+use crate::event::ErasureGround;
+use crate::ids::{ActionId, FamilyId, GoalId, HoldId, MemberId, PartnerId, PersonId};
+use crate::kinds::{
+    ChainLevel, FamilyType, LegalGround, LifeDomain, MemberRole, PartnerKind, Rung, Urgency,
+};
+use crate::privacy::{Policy, erasure_due};
 use crate::state::{
-    ActionOutcome, ActionStatus, Direction, EscalationStep, FamilyState, GoalOutcome, MatchSignal,
+    Action, ActionOutcome, ActionStatus, Direction, EscalationStep, FamilyState, GoalOutcome,
+    MatchSignal,
 };
 use crate::zrm::ZrmVersion;
 
@@ -41,14 +46,48 @@ pub struct Plan {
     pub closed_on: Option<NaiveDate>,
     pub goals: BTreeMap<LifeDomain, Vec<GoalLine>>,
     pub actions: BTreeMap<PartnerId, Vec<ActionLine>>,
-    pub escalation: EscalationView,
+    /// `None` only when left out by [`crate::classes::redact`].
+    pub escalation: Option<EscalationView>,
     /// Chain escalations not yet resolved, by action.
     pub open_chain_escalations: Vec<ChainEscalationLine>,
-    pub transparency: Transparency,
+    /// `None` only when left out by [`crate::classes::redact`].
+    pub transparency: Option<Transparency>,
     pub zrm: Vec<ZrmLine>,
     pub monitoring: Option<MonitoringLine>,
     pub warnings: Vec<Warning>,
     pub outcomes: Outcomes,
+    /// The day help ended (the plan closed, or monitoring after it finished), once it has.
+    pub help_ended_on: Option<NaiveDate>,
+    /// The pending erasure request, until the family is erased.
+    pub erasure: Option<ErasureLine>,
+    /// Legal holds not lifted, in id order; each blocks erasure.
+    pub legal_holds: Vec<HoldLine>,
+    /// Set when the family was erased; the plan then shows nothing else of it.
+    pub erased: Option<ErasedLine>,
+}
+
+/// A pending erasure request: asked by a member in this role, due three months after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErasureLine {
+    pub requested_on: NaiveDate,
+    pub requester_role: MemberRole,
+    pub due: NaiveDate,
+}
+
+/// A legal hold not lifted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldLine {
+    pub hold_id: HoldId,
+    pub ground: LegalGround,
+    pub reason: String,
+    pub placed_on: NaiveDate,
+}
+
+/// When and why the family was erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErasedLine {
+    pub on: NaiveDate,
+    pub ground: ErasureGround,
 }
 
 /// Where the family is in the approach.
@@ -64,6 +103,8 @@ pub enum Phase {
     Monitoring,
     /// Monitoring has run its course.
     Finished,
+    /// The family's data was destroyed.
+    Erased,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,7 +112,8 @@ pub struct MemberLine {
     pub member_id: MemberId,
     pub role: MemberRole,
     pub birth_year: i32,
-    pub intellectual_disability: bool,
+    /// `None` when health data is left out by [`crate::classes::redact`].
+    pub intellectual_disability: Option<bool>,
     pub present: bool,
     /// Actions concerning this member, in id order.
     pub action_ids: Vec<ActionId>,
@@ -149,6 +191,11 @@ pub struct ActionLine {
     pub status: ActionStatus,
     /// The date it was reported delivered or not delivered.
     pub finished_on: Option<NaiveDate>,
+    /// Whether it was delivered by its original expected end; `None` while it is open and
+    /// that end has not passed. The per-partner outcome figure counts these.
+    pub on_time: Option<bool>,
+    /// How many chain escalations were raised about it (open or resolved).
+    pub chain_escalations: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -244,6 +291,11 @@ pub enum WarningKind {
     /// A warning, not a rejection: see [`crate::catalogue`].
     InterventionNotEligible,
     MonitoringVisitDue,
+    /// A parent or child asked for erasure; it must be carried out within three months
+    /// (`due`), and the warning stays until the family is erased, also after that date.
+    ErasureDeadline,
+    /// Help ended longer ago than the retention period: the file is due for destruction.
+    DueForDestruction,
 }
 
 /// One warning: what, about whom, since when.
@@ -294,18 +346,80 @@ pub struct Outcomes {
     /// Actions delivered by their original expected end, out of the actions that are finished
     /// or past that end, per partner.
     pub actions_on_time: BTreeMap<PartnerId, Share>,
-    pub escalations: u32,
-    pub de_escalations: u32,
-    pub chain_escalations: u32,
-    pub nuisance_reports: u32,
+    /// Raises on the ladder; `None` when escalation data is left out.
+    pub escalations: Option<u32>,
+    /// Lowerings on the ladder; `None` when escalation data is left out.
+    pub de_escalations: Option<u32>,
+    /// Chain escalations raised (open or resolved); `None` when escalation data is left out.
+    pub chain_escalations: Option<u32>,
+    /// `None` when police data is left out.
+    pub nuisance_reports: Option<u32>,
 }
 
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The one coordinated plan for the family in `state`, as of `now`.
+/// The one coordinated plan for the family in `state`, as of `now`, under the default
+/// [`Policy`].
 pub fn coordinated_plan(state: &FamilyState, now: NaiveDate) -> Plan {
+    coordinated_plan_with(state, now, &Policy::default())
+}
+
+/// The plan of an erased family: that it was erased, when and why, and nothing else.
+fn erased_plan(erased: &crate::state::Erased, now: NaiveDate) -> Plan {
+    Plan {
+        as_of: now,
+        family_id: erased.family_id.clone(),
+        phase: Phase::Erased,
+        family_type: None,
+        strategy: None,
+        urgency: None,
+        members: Vec::new(),
+        partners: Vec::new(),
+        open_match: None,
+        family_manager: None,
+        lead: None,
+        agreed_on: None,
+        horizon: None,
+        extended: false,
+        next_review: None,
+        closed_on: None,
+        goals: BTreeMap::new(),
+        actions: BTreeMap::new(),
+        escalation: None,
+        open_chain_escalations: Vec::new(),
+        transparency: None,
+        zrm: Vec::new(),
+        monitoring: None,
+        warnings: Vec::new(),
+        outcomes: Outcomes {
+            police_contacts_before: None,
+            police_contacts_after: None,
+            after_window_complete: false,
+            goals_achieved: Share::default(),
+            actions_on_time: BTreeMap::new(),
+            escalations: None,
+            de_escalations: None,
+            chain_escalations: None,
+            nuisance_reports: None,
+        },
+        help_ended_on: None,
+        erasure: None,
+        legal_holds: Vec::new(),
+        erased: Some(ErasedLine {
+            on: erased.on,
+            ground: erased.ground.clone(),
+        }),
+    }
+}
+
+/// [`coordinated_plan`] under a deployment's `policy` (the retention period decides when a
+/// family shows as due for destruction).
+pub fn coordinated_plan_with(state: &FamilyState, now: NaiveDate, policy: &Policy) -> Plan {
+    if let Some(erased) = &state.privacy.erased {
+        return erased_plan(erased, now);
+    }
     let reg = state.registration.as_ref();
     let plan = state.plan.as_ref();
     let plan_open = plan.is_some_and(|p| !p.is_closed());
@@ -326,7 +440,7 @@ pub fn coordinated_plan(state: &FamilyState, now: NaiveDate) -> Plan {
             member_id: id.clone(),
             role: m.role,
             birth_year: m.birth_year,
-            intellectual_disability: m.flags.intellectual_disability,
+            intellectual_disability: Some(m.flags.intellectual_disability),
             present: m.is_present(),
             action_ids: state
                 .actions
@@ -404,6 +518,14 @@ pub fn coordinated_plan(state: &FamilyState, now: NaiveDate) -> Plan {
                 finished_on: a.outcome.as_ref().map(|o| match o {
                     ActionOutcome::Delivered { on } | ActionOutcome::NotDelivered { on, .. } => *on,
                 }),
+                on_time: on_time(a, now),
+                chain_escalations: count(
+                    state
+                        .chain_escalations
+                        .iter()
+                        .filter(|c| &c.action_id == id)
+                        .count(),
+                ),
             });
     }
 
@@ -477,16 +599,43 @@ pub fn coordinated_plan(state: &FamilyState, now: NaiveDate) -> Plan {
         closed_on: plan.and_then(|p| p.closure.as_ref().map(|c| c.on)),
         goals,
         actions,
-        escalation,
+        escalation: Some(escalation),
         open_chain_escalations,
-        transparency,
+        transparency: Some(transparency),
         zrm: zrm_lines(state),
         monitoring,
         warnings: Vec::new(),
         outcomes: outcomes(state, now),
+        help_ended_on: state.help_ended_on().filter(|d| *d <= now),
+        erasure: state.privacy.erasure_request.as_ref().map(|r| ErasureLine {
+            requested_on: r.requested_on,
+            requester_role: r.requester_role,
+            due: erasure_due(r.requested_on),
+        }),
+        legal_holds: state
+            .active_holds()
+            .map(|(id, h)| HoldLine {
+                hold_id: id.clone(),
+                ground: h.ground,
+                reason: h.reason.clone(),
+                placed_on: h.placed_on,
+            })
+            .collect(),
+        erased: None,
     };
-    p.warnings = warnings(state, &p, now);
+    p.warnings = warnings(state, &p, now, policy);
     p
+}
+
+/// Delivered by the original expected end (before any extension)? Judged once the action is
+/// finished or that end has passed.
+fn on_time(a: &Action, now: NaiveDate) -> Option<bool> {
+    let original_end = a
+        .extension
+        .as_ref()
+        .map_or(a.expected_end, |e| e.original_end);
+    let judged = !a.is_open() || original_end < now;
+    judged.then(|| matches!(a.outcome, Some(ActionOutcome::Delivered { on }) if on <= original_end))
 }
 
 fn lead(state: &FamilyState) -> Option<Lead> {
@@ -630,21 +779,12 @@ fn outcomes(state: &FamilyState, now: NaiveDate) -> Outcomes {
 
     let mut actions_on_time: BTreeMap<PartnerId, Share> = BTreeMap::new();
     for a in state.actions.values() {
-        let original_end = a
-            .extension
-            .as_ref()
-            .map_or(a.expected_end, |e| e.original_end);
-        let judged = !a.is_open() || original_end < now;
-        if !judged {
+        let Some(in_time) = on_time(a, now) else {
             continue;
-        }
+        };
         let share = actions_on_time.entry(a.partner_id.clone()).or_default();
         share.of += 1;
-        if let Some(ActionOutcome::Delivered { on }) = a.outcome
-            && on <= original_end
-        {
-            share.count += 1;
-        }
+        share.count += u32::from(in_time);
     }
 
     Outcomes {
@@ -653,26 +793,26 @@ fn outcomes(state: &FamilyState, now: NaiveDate) -> Outcomes {
         after_window_complete: complete,
         goals_achieved,
         actions_on_time,
-        escalations: count(
+        escalations: Some(count(
             state
                 .escalations
                 .iter()
                 .filter(|e| e.direction == Direction::Raised)
                 .count(),
-        ),
-        de_escalations: count(
+        )),
+        de_escalations: Some(count(
             state
                 .escalations
                 .iter()
                 .filter(|e| e.direction == Direction::Lowered)
                 .count(),
-        ),
-        chain_escalations: count(state.chain_escalations.len()),
-        nuisance_reports: count(state.nuisance_reports.len()),
+        )),
+        chain_escalations: Some(count(state.chain_escalations.len())),
+        nuisance_reports: Some(count(state.nuisance_reports.len())),
     }
 }
 
-fn warnings(state: &FamilyState, plan: &Plan, now: NaiveDate) -> Vec<Warning> {
+fn warnings(state: &FamilyState, plan: &Plan, now: NaiveDate, policy: &Policy) -> Vec<Warning> {
     use WarningKind as K;
     let mut out = Vec::new();
     let Some(reg) = &state.registration else {
@@ -713,7 +853,7 @@ fn warnings(state: &FamilyState, plan: &Plan, now: NaiveDate) -> Vec<Warning> {
         ));
     }
 
-    if !closed && let Transparency::NotInformed = plan.transparency {
+    if !closed && let Some(Transparency::NotInformed) = plan.transparency {
         let since = state
             .deferrals
             .last()
@@ -900,6 +1040,43 @@ fn warnings(state: &FamilyState, plan: &Plan, now: NaiveDate) -> Vec<Warning> {
         );
         w.due = Some(m.next_visit_due);
         out.push(w);
+    }
+
+    if let Some(e) = &plan.erasure {
+        let mut w = Warning::new(
+            K::ErasureDeadline,
+            e.requested_on,
+            format!(
+                "a {} asked on {} for the family's file to be destroyed; it must be erased by {}{}",
+                e.requester_role,
+                e.requested_on,
+                e.due,
+                if plan.legal_holds.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", unless a legal hold applies ({} active)",
+                        plan.legal_holds.len()
+                    )
+                }
+            ),
+        );
+        w.due = Some(e.due);
+        out.push(w);
+    }
+
+    if let Some(ended) = state.help_ended_on() {
+        let due = policy.destruction_due(ended);
+        if due <= now {
+            out.push(Warning::new(
+                K::DueForDestruction,
+                due,
+                format!(
+                    "help ended on {ended}, more than {} years ago: the file is due for destruction",
+                    policy.retention_years
+                ),
+            ));
+        }
     }
 
     out.sort();

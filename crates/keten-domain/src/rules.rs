@@ -10,9 +10,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Rejection, Result, RuleCode as R};
+use crate::event::ErasureGround;
 use crate::event::Event;
 use crate::ids::{ActionId, GoalId, MemberId, PartnerId, PersonId};
-use crate::kinds::{FamilyType, PartnerKind, Role, Rung};
+use crate::kinds::{FamilyType, MemberRole, PartnerKind, Role, Rung};
+use crate::privacy::{CHILD_REQUEST_AGE, Policy, certainly_aged};
 use crate::state::{Action, FamilyState};
 
 /// Who publishes an event: a person or system, in a role, inside a partner organisation.
@@ -42,13 +44,39 @@ fn require_text(field: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Decides whether `actor` may publish `event` on the family in `state` on `now`.
+/// Decides whether `actor` may publish `event` on the family in `state` on `now`, under the
+/// default [`Policy`].
 pub fn validate(state: &FamilyState, event: &Event, actor: &Actor, now: NaiveDate) -> Result<()> {
+    validate_with(state, event, actor, now, &Policy::default())
+}
+
+/// [`validate`] under a deployment's `policy` (the retention period decides when a family may
+/// be erased because its retention ended).
+pub fn validate_with(
+    state: &FamilyState,
+    event: &Event,
+    actor: &Actor,
+    now: NaiveDate,
+    policy: &Policy,
+) -> Result<()> {
     if actor.role == Role::Auditor {
         return reject(
             "actor.role",
             R::AuditorMayNotPublish,
             "an auditor reads the family's record and never changes it",
+        );
+    }
+    // Before the registration check: an erased family has no registration left in its state,
+    // and must not be registered again under the same pseudonym.
+    if let Some(erased) = &state.privacy.erased {
+        return reject(
+            "type",
+            R::FamilyErased,
+            format!(
+                "this family was erased on {}; its stream accepts no {} or any other event",
+                erased.on,
+                event.type_name()
+            ),
         );
     }
     let occurred_on = event.occurred_on();
@@ -95,13 +123,30 @@ pub fn validate(state: &FamilyState, event: &Event, actor: &Actor, now: NaiveDat
             ),
         );
     }
-    Check { state, actor, now }.event(event)
+    Check {
+        state,
+        actor,
+        now,
+        policy,
+    }
+    .event(event)
 }
 
 /// The pipeline every writer runs: decide, then record only what was accepted. On a
 /// rejection the state is untouched.
 pub fn handle(state: &mut FamilyState, event: &Event, actor: &Actor, now: NaiveDate) -> Result<()> {
-    validate(state, event, actor, now)?;
+    handle_with(state, event, actor, now, &Policy::default())
+}
+
+/// [`handle`] under a deployment's `policy`.
+pub fn handle_with(
+    state: &mut FamilyState,
+    event: &Event,
+    actor: &Actor,
+    now: NaiveDate,
+    policy: &Policy,
+) -> Result<()> {
+    validate_with(state, event, actor, now, policy)?;
     state.evolve(event);
     Ok(())
 }
@@ -121,6 +166,7 @@ struct Check<'a> {
     state: &'a FamilyState,
     actor: &'a Actor,
     now: NaiveDate,
+    policy: &'a Policy,
 }
 
 impl Check<'_> {
@@ -804,6 +850,230 @@ impl Check<'_> {
                 Ok(())
             }
             Event::NuisanceReported { description, .. } => require_text("description", description),
+            Event::ErasureRequested {
+                requester,
+                occurred_on,
+            } => self.erasure_requested(requester, *occurred_on),
+            Event::LegalHoldPlaced {
+                hold_id, reason, ..
+            } => {
+                // Each partner may be under its own duty to keep (the police for an
+                // investigation, youth care for a supervision order), so any partner taking
+                // part may place a hold; the coordinator may too.
+                if self.actor.role != Role::Coordinator
+                    && self.state.active_partner(&self.actor.partner).is_none()
+                {
+                    return reject(
+                        "actor.partner",
+                        R::MayNotPlaceLegalHold,
+                        format!(
+                            "partner {} does not take part in this family; a legal hold is placed by the coordinator or by a partner taking part",
+                            self.actor.partner
+                        ),
+                    );
+                }
+                if self.state.privacy.holds.contains_key(hold_id) {
+                    return reject(
+                        "hold_id",
+                        R::DuplicateHoldId,
+                        format!(
+                            "hold_id {hold_id} was used before in this family; a hold id names one hold for good"
+                        ),
+                    );
+                }
+                require_text("reason", reason)
+            }
+            Event::LegalHoldLifted {
+                hold_id, reason, ..
+            } => {
+                // Lifting a legal bar is a decision with legal weight; the state does not
+                // record who placed a hold, so the coordinator, who oversees the family, lifts.
+                if self.actor.role != Role::Coordinator {
+                    return reject(
+                        "actor.role",
+                        R::MayNotLiftLegalHold,
+                        format!(
+                            "a {} may not lift legal hold {hold_id}; the coordinator lifts holds",
+                            self.actor.role
+                        ),
+                    );
+                }
+                match self.state.privacy.holds.get(hold_id) {
+                    None => {
+                        return reject(
+                            "hold_id",
+                            R::UnknownHold,
+                            format!("hold_id {hold_id} names no legal hold on this family"),
+                        );
+                    }
+                    Some(h) if !h.is_active() => {
+                        return reject(
+                            "hold_id",
+                            R::HoldAlreadyLifted,
+                            format!(
+                                "legal hold {hold_id} was already lifted on {}",
+                                h.lifted.as_ref().map_or(h.placed_on, |l| l.on)
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                }
+                require_text("reason", reason)
+            }
+            Event::FamilyErased {
+                ground,
+                occurred_on,
+            } => self.family_erased(ground, *occurred_on),
+        }
+    }
+
+    /// Recorded by the municipality, or by the organisation of the family's manager: the two
+    /// a family deals with. Who asks must be a parent, or a child that is certainly 12.
+    fn erasure_requested(&self, requester: &MemberId, occurred_on: NaiveDate) -> Result<()> {
+        let fm_partner = self.state.family_manager.as_ref().map(|f| &f.partner_id);
+        if self.actor.partner_kind != PartnerKind::Municipality
+            && fm_partner != Some(&self.actor.partner)
+        {
+            return reject(
+                "actor.partner",
+                R::MayNotRecordErasureRequest,
+                format!(
+                    "partner {} ({}) may not record an erasure request; the municipality or the family manager's organisation records it",
+                    self.actor.partner, self.actor.partner_kind
+                ),
+            );
+        }
+        if let Some(pending) = &self.state.privacy.erasure_request {
+            return reject(
+                "type",
+                R::ErasureAlreadyRequested,
+                format!(
+                    "an erasure requested on {} is still pending; one request at a time",
+                    pending.requested_on
+                ),
+            );
+        }
+        let Some(member) = self.state.members.get(requester) else {
+            return reject(
+                "requester",
+                R::UnknownMember,
+                format!("requester {requester} is not a member of this family"),
+            );
+        };
+        match member.role {
+            MemberRole::Parent => Ok(()),
+            MemberRole::Child
+                if certainly_aged(member.birth_year, CHILD_REQUEST_AGE, occurred_on) =>
+            {
+                Ok(())
+            }
+            MemberRole::Child => reject(
+                "requester",
+                R::ErasureRequesterUnder12,
+                format!(
+                    "requester {requester} (born {}) is not certainly {CHILD_REQUEST_AGE} on {occurred_on}: with only the birth year known, a child may ask from 31 December of the year it turns {CHILD_REQUEST_AGE}; a parent may ask before",
+                    member.birth_year
+                ),
+            ),
+            MemberRole::Other => reject(
+                "requester",
+                R::ErasureRequesterNotParentOrChild,
+                format!(
+                    "requester {requester} is neither a parent nor a child of this family; erasure is asked by a parent, or a child from {CHILD_REQUEST_AGE}"
+                ),
+            ),
+        }
+    }
+
+    /// Published by keten itself when it destroys the family's key, in the name of the
+    /// municipality's coordinator who asked for it.
+    fn family_erased(&self, ground: &ErasureGround, occurred_on: NaiveDate) -> Result<()> {
+        if self.actor.role != Role::Coordinator
+            || self.actor.partner_kind != PartnerKind::Municipality
+        {
+            return reject(
+                "actor",
+                R::MayNotErase,
+                format!(
+                    "a {} of a {} organisation may not erase a family; the municipality's coordinator does",
+                    self.actor.role, self.actor.partner_kind
+                ),
+            );
+        }
+        if let Some((id, hold)) = self.state.active_holds().next() {
+            return reject(
+                "type",
+                R::LegalHoldActive,
+                format!(
+                    "legal hold {id} ({}, placed on {}) blocks erasure; it must be lifted first",
+                    hold.ground, hold.placed_on
+                ),
+            );
+        }
+        match ground {
+            ErasureGround::Request {
+                requested_on,
+                requester_role,
+            } => {
+                let Some(pending) = &self.state.privacy.erasure_request else {
+                    return reject(
+                        "ground",
+                        R::NoErasureRequest,
+                        "the ground is a request, but no erasure request is pending",
+                    );
+                };
+                if *requested_on != pending.requested_on {
+                    return reject(
+                        "ground.requested_on",
+                        R::ErasureGroundMismatch,
+                        format!(
+                            "ground.requested_on {requested_on} is not the date of the pending request ({})",
+                            pending.requested_on
+                        ),
+                    );
+                }
+                if *requester_role != pending.requester_role {
+                    return reject(
+                        "ground.requester_role",
+                        R::ErasureGroundMismatch,
+                        format!(
+                            "ground.requester_role {requester_role} is not the role of the pending request's requester ({})",
+                            pending.requester_role
+                        ),
+                    );
+                }
+                Ok(())
+            }
+            ErasureGround::RetentionEnded { help_ended_on } => {
+                let Some(ended) = self.state.help_ended_on() else {
+                    return reject(
+                        "ground.help_ended_on",
+                        R::RetentionNotEnded,
+                        "help has not ended for this family (the plan is not closed), so its retention has not started",
+                    );
+                };
+                if *help_ended_on != ended {
+                    return reject(
+                        "ground.help_ended_on",
+                        R::ErasureGroundMismatch,
+                        format!(
+                            "ground.help_ended_on {help_ended_on} is not the day help ended ({ended})"
+                        ),
+                    );
+                }
+                let due = self.policy.destruction_due(ended);
+                if occurred_on < due {
+                    return reject(
+                        "ground.help_ended_on",
+                        R::RetentionNotEnded,
+                        format!(
+                            "help ended on {ended}; the file is kept {} years, until {due}",
+                            self.policy.retention_years
+                        ),
+                    );
+                }
+                Ok(())
+            }
         }
     }
 

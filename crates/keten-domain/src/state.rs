@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, Months, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::InterventionCode;
-use crate::event::Event;
-use crate::ids::{ActionId, FamilyId, GoalId, MemberId, PartnerId, PersonId};
+use crate::event::{ErasureGround, Event};
+use crate::ids::{ActionId, FamilyId, GoalId, HoldId, MemberId, PartnerId, PersonId};
 use crate::kinds::{
-    ChainLevel, ClosureReason, FamilyType, LifeDomain, MemberFlags, MemberRole, PartnerKind, Rung,
-    Urgency,
+    ChainLevel, ClosureReason, FamilyType, LegalGround, LifeDomain, MemberFlags, MemberRole,
+    PartnerKind, Rung, Urgency,
 };
 use crate::zrm::ZrmAssessment;
 
@@ -47,6 +47,71 @@ pub struct FamilyState {
     pub home_visits: Vec<NaiveDate>,
     pub police_contacts: Vec<PoliceContact>,
     pub nuisance_reports: Vec<NuisanceReport>,
+    /// Erasure requests, legal holds and the erasure itself.
+    pub privacy: Privacy,
+}
+
+/// The erasure side of a family. Deserializable (unlike the rest of the state) so that a
+/// snapshot can read it back as one plain field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Privacy {
+    /// The request not yet carried out; at most one at a time.
+    pub erasure_request: Option<ErasureRequest>,
+    /// Every hold ever placed, lifted or not, by id (an id is never reused).
+    pub holds: BTreeMap<HoldId, LegalHold>,
+    /// Set once the family is erased; the state then holds nothing else of the family (see
+    /// [`FamilyState::evolve`]).
+    pub erased: Option<Erased>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureRequest {
+    pub requester: MemberId,
+    pub requester_role: MemberRole,
+    pub requested_on: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalHold {
+    pub ground: LegalGround,
+    pub reason: String,
+    pub placed_on: NaiveDate,
+    pub lifted: Option<HoldLift>,
+}
+
+impl LegalHold {
+    pub fn is_active(&self) -> bool {
+        self.lifted.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldLift {
+    pub reason: String,
+    pub on: NaiveDate,
+}
+
+/// What is left of an erased family: when, why, and its pseudonym.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erased {
+    pub family_id: Option<FamilyId>,
+    pub on: NaiveDate,
+    pub ground: ErasureGround,
+}
+
+/// One period in which a partner took part in a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Interval {
+    pub joined_on: NaiveDate,
+    /// `None` while it still takes part.
+    pub left_on: Option<NaiveDate>,
+}
+
+impl Interval {
+    /// Whether the partner took part on `day` (the days it joined and left included).
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.joined_on <= day && self.left_on.is_none_or(|l| day <= l)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -735,6 +800,71 @@ impl FamilyState {
                 description,
                 on: occurred_on,
             }),
+            Event::ErasureRequested {
+                requester,
+                occurred_on,
+            } => {
+                let requester_role = self
+                    .members
+                    .get(&requester)
+                    .map_or(MemberRole::Other, |m| m.role);
+                self.privacy.erasure_request = Some(ErasureRequest {
+                    requester,
+                    requester_role,
+                    requested_on: occurred_on,
+                });
+            }
+            Event::LegalHoldPlaced {
+                hold_id,
+                ground,
+                reason,
+                occurred_on,
+            } => {
+                self.privacy.holds.insert(
+                    hold_id,
+                    LegalHold {
+                        ground,
+                        reason,
+                        placed_on: occurred_on,
+                        lifted: None,
+                    },
+                );
+            }
+            Event::LegalHoldLifted {
+                hold_id,
+                reason,
+                occurred_on,
+            } => {
+                if let Some(h) = self.privacy.holds.get_mut(&hold_id) {
+                    h.lifted = Some(HoldLift {
+                        reason,
+                        on: occurred_on,
+                    });
+                }
+            }
+            Event::FamilyErased {
+                ground,
+                occurred_on,
+            } => {
+                // Erasure leaves nothing of the family in the state, so that projections and
+                // snapshots built from it hold nothing either. Kept: the pseudonym, when and
+                // why (no personal data), and which partners took part, because each of them
+                // must be told (AVG art. 19).
+                let erased = Erased {
+                    family_id: self.registration.as_ref().map(|r| r.family_id.clone()),
+                    on: occurred_on,
+                    ground,
+                };
+                *self = FamilyState {
+                    events_applied: seq,
+                    participations: std::mem::take(&mut self.participations),
+                    privacy: Privacy {
+                        erased: Some(erased),
+                        ..Privacy::default()
+                    },
+                    ..FamilyState::default()
+                };
+            }
         }
     }
 
@@ -823,6 +953,47 @@ impl FamilyState {
         self.chain_escalations
             .iter()
             .find(|c| &c.action_id == action_id && c.is_open())
+    }
+
+    pub fn is_erased(&self) -> bool {
+        self.privacy.erased.is_some()
+    }
+
+    /// The holds not lifted, by id.
+    pub fn active_holds(&self) -> impl Iterator<Item = (&HoldId, &LegalHold)> {
+        self.privacy.holds.iter().filter(|(_, h)| h.is_active())
+    }
+
+    /// The day help ended, which starts the retention period: the end of monitoring (refresh)
+    /// if it was started, else the day the plan was closed. `None` while the plan is open or
+    /// was never agreed. The end of monitoring may lie after `now`: help has not ended then.
+    pub fn help_ended_on(&self) -> Option<NaiveDate> {
+        let closed_on = self.plan.as_ref()?.closure.as_ref()?.on;
+        Some(self.monitoring.as_ref().map_or(closed_on, |m| m.until))
+    }
+
+    /// Every period each partner took part, oldest first (a partner may leave and join again).
+    pub fn participation_history(&self) -> BTreeMap<&PartnerId, Vec<Interval>> {
+        let mut out: BTreeMap<&PartnerId, Vec<Interval>> = BTreeMap::new();
+        for p in &self.participations {
+            out.entry(&p.partner_id).or_default().push(Interval {
+                joined_on: p.joined_on,
+                left_on: p.left_on,
+            });
+        }
+        out
+    }
+
+    /// Whether `partner` took part in the family on `day`.
+    pub fn took_part_on(&self, partner: &PartnerId, day: NaiveDate) -> bool {
+        self.participations.iter().any(|p| {
+            &p.partner_id == partner
+                && Interval {
+                    joined_on: p.joined_on,
+                    left_on: p.left_on,
+                }
+                .covers(day)
+        })
     }
 
     /// The date of the last change of rung, or the registration date.

@@ -46,15 +46,15 @@ fn no_family_manager_is_warned_from_registration_until_one_is_assigned() {
 fn family_not_informed_unless_informed_or_deferred() {
     let p = plan_at(base_family(), "2026-01-10");
     assert_eq!(of_kind(&p, K::FamilyNotInformed)[0].since, d("2026-01-05"));
-    assert_eq!(p.transparency, Transparency::NotInformed);
+    assert_eq!(p.transparency, Some(Transparency::NotInformed));
 
     let p = plan_at(plus(base_family(), [informed()]), "2026-01-21");
     assert!(of_kind(&p, K::FamilyNotInformed).is_empty());
     assert_eq!(
         p.transparency,
-        Transparency::Informed {
+        Some(Transparency::Informed {
             on: d("2026-01-20")
-        }
+        })
     );
 
     let deferred = plus(
@@ -68,7 +68,7 @@ fn family_not_informed_unless_informed_or_deferred() {
     let p = plan_at(deferred.clone(), "2026-03-01");
     assert!(of_kind(&p, K::FamilyNotInformed).is_empty());
     assert!(
-        matches!(p.transparency, Transparency::Deferred { until, .. } if until == d("2026-04-01"))
+        matches!(p.transparency, Some(Transparency::Deferred { until, .. }) if until == d("2026-04-01"))
     );
     // When the deferral runs out, the warning returns, dated from its end.
     let p = plan_at(deferred, "2026-04-02");
@@ -363,12 +363,12 @@ fn monitoring_visit_due_after_the_interval() {
 #[test]
 fn escalation_is_proposed_on_broken_agreements_and_never_raised_by_the_projection() {
     let p = plan_at(with_plan(), "2026-03-01");
-    assert!(p.escalation.proposal.is_none());
+    assert!(p.escalation.as_ref().unwrap().proposal.is_none());
 
     let events = plus(with_plan(), [not_delivered("a1", "2026-02-20")]);
     let state = fold(&events);
     let p = coordinated_plan(&state, d("2026-03-01"));
-    let proposal = p.escalation.proposal.expect("a proposal");
+    let proposal = p.escalation.clone().unwrap().proposal.expect("a proposal");
     assert_eq!(proposal.to, Rung::Pressure);
     assert_eq!(
         proposal.reasons,
@@ -378,13 +378,14 @@ fn escalation_is_proposed_on_broken_agreements_and_never_raised_by_the_projectio
         }]
     );
     assert_eq!(state.rung, Rung::Voluntary, "the projection does not raise");
-    assert_eq!(p.escalation.rung, Rung::Voluntary);
+    assert_eq!(p.escalation.as_ref().unwrap().rung, Rung::Voluntary);
 
     // Once the family manager decided, the same broken agreement proposes nothing more...
     let events = plus(events, [raised(Rung::Pressure, "fm-anna", "2026-02-21")]);
     assert!(
         plan_at(events.clone(), "2026-03-01")
             .escalation
+            .unwrap()
             .proposal
             .is_none()
     );
@@ -397,7 +398,7 @@ fn escalation_is_proposed_on_broken_agreements_and_never_raised_by_the_projectio
         }],
     );
     let p = plan_at(refused, "2026-03-01");
-    let proposal = p.escalation.proposal.unwrap();
+    let proposal = p.escalation.clone().unwrap().proposal.unwrap();
     assert_eq!(proposal.to, Rung::Coercion);
     assert_eq!(
         proposal.reasons,
@@ -407,7 +408,7 @@ fn escalation_is_proposed_on_broken_agreements_and_never_raised_by_the_projectio
     );
     let p = plan_at(events, "2026-06-02");
     assert_eq!(
-        p.escalation.proposal.unwrap().reasons,
+        p.escalation.clone().unwrap().proposal.unwrap().reasons,
         vec![ProposalReason::GoalOverdue {
             goal_id: gid("g1"),
             target_date: d("2026-06-01")
@@ -543,7 +544,7 @@ fn outcomes_count_police_contacts_goals_and_on_time_delivery() {
     assert_eq!(o.goals_achieved, Share { count: 1, of: 2 });
     assert_eq!(o.actions_on_time[&pid("hous")], Share { count: 1, of: 1 });
     assert_eq!(o.actions_on_time[&pid("yc")], Share { count: 0, of: 1 });
-    assert_eq!((o.escalations, o.de_escalations), (1, 1));
+    assert_eq!((o.escalations, o.de_escalations), (Some(1), Some(1)));
     assert!(!plan_at(events, "2026-07-31").outcomes.after_window_complete);
 }
 

@@ -1345,7 +1345,344 @@ fn cases() -> Vec<Case> {
             police_contact(),
             police(),
         ),
+        // erasure and retention
+        no(
+            R::FamilyErased,
+            "type",
+            erased_family(),
+            home_visit("2026-02-20"),
+            fm(),
+        ),
+        no(
+            R::FamilyErased,
+            "type",
+            erased_family(),
+            registered(FamilyType::Refresh, "2026-02-20"),
+            coordinator(),
+        ),
+        no(
+            R::FamilyErased,
+            "type",
+            erased_family(),
+            erasure_requested("p1", "2026-02-20"),
+            coordinator(),
+        ),
+        ok(R::FamilyErased, base_family(), home_visit("2026-02-20"), fm()),
+        no(
+            R::MayNotRecordErasureRequest,
+            "actor.partner",
+            base_family(),
+            erasure_requested("p1", "2026-02-01"),
+            police(),
+        ),
+        ok(
+            R::MayNotRecordErasureRequest,
+            base_family(),
+            erasure_requested("p1", "2026-02-01"),
+            coordinator(),
+        ),
+        ok(
+            R::MayNotRecordErasureRequest,
+            base_family(),
+            erasure_requested("p1", "2026-02-01"),
+            youth_care(),
+        ),
+        no(
+            R::ErasureAlreadyRequested,
+            "type",
+            plus(base_family(), [erasure_requested("p1", "2026-02-01")]),
+            erasure_requested("p1", "2026-02-10"),
+            coordinator(),
+        ),
+        ok(
+            R::ErasureAlreadyRequested,
+            base_family(),
+            erasure_requested("p1", "2026-02-10"),
+            fm(),
+        ),
+        no(
+            R::UnknownMember,
+            "requester",
+            base_family(),
+            erasure_requested("x9", "2026-02-01"),
+            coordinator(),
+        ),
+        no(
+            R::ErasureRequesterUnder12,
+            "requester",
+            base_family(),
+            // Born 2014: 12 at the latest on 2026-12-31.
+            erasure_requested("c1", "2026-02-01"),
+            coordinator(),
+        ),
+        ok(
+            R::ErasureRequesterUnder12,
+            base_family(),
+            erasure_requested("c1", "2026-12-31"),
+            coordinator(),
+        )
+        .at("2026-12-31"),
+        no(
+            R::ErasureRequesterNotParentOrChild,
+            "requester",
+            plus(base_family(), [member("o1", MemberRole::Other, 1950)]),
+            erasure_requested("o1", "2026-02-01"),
+            coordinator(),
+        ),
+        ok(
+            R::ErasureRequesterNotParentOrChild,
+            base_family(),
+            erasure_requested("p1", "2026-02-01"),
+            coordinator(),
+        ),
+        no(
+            R::MayNotPlaceLegalHold,
+            "actor.partner",
+            base_family(),
+            hold_placed("h1", LegalGround::CourtOrder, "2026-02-01"),
+            system("school", PartnerKind::School),
+        ),
+        ok(
+            R::MayNotPlaceLegalHold,
+            base_family(),
+            hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-01"),
+            police(),
+        ),
+        ok(
+            R::MayNotPlaceLegalHold,
+            base_family(),
+            hold_placed("h1", LegalGround::SupervisionOrder, "2026-02-01"),
+            coordinator(),
+        ),
+        no(
+            R::DuplicateHoldId,
+            "hold_id",
+            plus(
+                base_family(),
+                [
+                    hold_placed("h1", LegalGround::CourtOrder, "2026-02-01"),
+                    hold_lifted("h1", "2026-02-05"),
+                ],
+            ),
+            hold_placed("h1", LegalGround::CourtOrder, "2026-02-10"),
+            coordinator(),
+        ),
+        ok(
+            R::DuplicateHoldId,
+            plus(
+                base_family(),
+                [hold_placed("h1", LegalGround::CourtOrder, "2026-02-01")],
+            ),
+            hold_placed("h2", LegalGround::Guardianship, "2026-02-10"),
+            coordinator(),
+        ),
+        no(
+            R::ReasonRequired,
+            "reason",
+            base_family(),
+            Event::LegalHoldPlaced {
+                hold_id: hid("h1"),
+                ground: LegalGround::Other,
+                reason: " ".into(),
+                occurred_on: d("2026-02-01"),
+            },
+            coordinator(),
+        ),
+        no(
+            R::MayNotLiftLegalHold,
+            "actor.role",
+            plus(
+                base_family(),
+                [hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-01")],
+            ),
+            hold_lifted("h1", "2026-02-10"),
+            police(),
+        ),
+        ok(
+            R::MayNotLiftLegalHold,
+            plus(
+                base_family(),
+                [hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-01")],
+            ),
+            hold_lifted("h1", "2026-02-10"),
+            coordinator(),
+        ),
+        no(
+            R::UnknownHold,
+            "hold_id",
+            plus(
+                base_family(),
+                [hold_placed("h1", LegalGround::CourtOrder, "2026-02-01")],
+            ),
+            hold_lifted("h9", "2026-02-10"),
+            coordinator(),
+        ),
+        ok(
+            R::UnknownHold,
+            plus(
+                base_family(),
+                [hold_placed("h1", LegalGround::CourtOrder, "2026-02-01")],
+            ),
+            hold_lifted("h1", "2026-02-10"),
+            coordinator(),
+        ),
+        no(
+            R::HoldAlreadyLifted,
+            "hold_id",
+            plus(
+                base_family(),
+                [
+                    hold_placed("h1", LegalGround::CourtOrder, "2026-02-01"),
+                    hold_lifted("h1", "2026-02-05"),
+                ],
+            ),
+            hold_lifted("h1", "2026-02-10"),
+            coordinator(),
+        ),
+        ok(
+            R::HoldAlreadyLifted,
+            plus(
+                base_family(),
+                [hold_placed("h1", LegalGround::CourtOrder, "2026-02-01")],
+            ),
+            hold_lifted("h1", "2026-02-10"),
+            coordinator(),
+        ),
+        no(
+            R::MayNotErase,
+            "actor",
+            requested(),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            fm(),
+        ),
+        no(
+            R::MayNotErase,
+            "actor",
+            requested(),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            actor("coord-2", Role::Coordinator, "yc", PartnerKind::YouthCare),
+        ),
+        ok(
+            R::MayNotErase,
+            requested(),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            coordinator(),
+        ),
+        no(
+            R::LegalHoldActive,
+            "type",
+            plus(
+                requested(),
+                [hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-05")],
+            ),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            coordinator(),
+        ),
+        ok(
+            R::LegalHoldActive,
+            plus(
+                requested(),
+                [
+                    hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-05"),
+                    hold_lifted("h1", "2026-02-10"),
+                ],
+            ),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            coordinator(),
+        ),
+        no(
+            R::NoErasureRequest,
+            "ground",
+            base_family(),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            coordinator(),
+        ),
+        ok(
+            R::NoErasureRequest,
+            requested(),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            coordinator(),
+        ),
+        no(
+            R::ErasureGroundMismatch,
+            "ground.requested_on",
+            requested(),
+            erased_on_request("2026-02-02", MemberRole::Parent, "2026-02-20"),
+            coordinator(),
+        ),
+        no(
+            R::ErasureGroundMismatch,
+            "ground.requester_role",
+            requested(),
+            erased_on_request("2026-02-01", MemberRole::Child, "2026-02-20"),
+            coordinator(),
+        ),
+        no(
+            R::ErasureGroundMismatch,
+            "ground.help_ended_on",
+            closed_on("2026-02-20"),
+            erased_after_retention("2026-02-21", "2046-02-21"),
+            coordinator(),
+        )
+        .at("2046-02-21"),
+        ok(
+            R::ErasureGroundMismatch,
+            requested(),
+            erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
+            coordinator(),
+        ),
+        no(
+            R::RetentionNotEnded,
+            "ground.help_ended_on",
+            closed_on("2026-02-20"),
+            erased_after_retention("2026-02-20", "2046-02-19"),
+            coordinator(),
+        )
+        .at("2046-02-19"),
+        no(
+            R::RetentionNotEnded,
+            "ground.help_ended_on",
+            with_plan(),
+            erased_after_retention("2026-02-20", "2046-02-20"),
+            coordinator(),
+        )
+        .at("2046-02-20"),
+        ok(
+            R::RetentionNotEnded,
+            closed_on("2026-02-20"),
+            erased_after_retention("2026-02-20", "2046-02-20"),
+            coordinator(),
+        )
+        .at("2046-02-20"),
     ]
+}
+
+/// The base family with an erasure requested by parent p1 on 2026-02-01.
+fn requested() -> Vec<Event> {
+    plus(base_family(), [erasure_requested("p1", "2026-02-01")])
+}
+
+/// The base family erased on that request on 2026-02-10.
+fn erased_family() -> Vec<Event> {
+    plus(
+        requested(),
+        [erased_on_request(
+            "2026-02-01",
+            MemberRole::Parent,
+            "2026-02-10",
+        )],
+    )
+}
+
+/// The family of [`with_plan`], its plan closed on `on`.
+fn closed_on(on: &str) -> Vec<Event> {
+    plus(
+        with_plan(),
+        [Event::PlanClosed {
+            reason: ClosureReason::GoalsAchieved,
+            occurred_on: d(on),
+        }],
+    )
 }
 
 #[test]

@@ -217,9 +217,9 @@ fn one_family_through_all_of_ompg() {
     );
     assert_eq!(
         p.transparency,
-        Transparency::Informed {
+        Some(Transparency::Informed {
             on: on("2026-01-15")
-        }
+        })
     );
 
     // --- the plan, its goals and an intake ZRM ---
@@ -389,8 +389,8 @@ fn one_family_through_all_of_ompg() {
         },
     );
     let p = f.plan("2026-04-03");
-    assert_eq!(p.escalation.rung, Rung::Voluntary);
-    let proposal = p.escalation.proposal.clone().expect("proposal");
+    assert_eq!(p.escalation.as_ref().unwrap().rung, Rung::Voluntary);
+    let proposal = p.escalation.as_ref().unwrap().proposal.clone().expect("proposal");
     assert_eq!(proposal.to, Rung::Pressure);
     assert_eq!(
         proposal.reasons,
@@ -476,7 +476,7 @@ fn one_family_through_all_of_ompg() {
         },
     );
     let p = f.plan("2026-04-20");
-    let reasons = p.escalation.proposal.clone().unwrap().reasons;
+    let reasons = p.escalation.as_ref().unwrap().proposal.clone().unwrap().reasons;
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     f.refused(
         "2026-04-21",
@@ -490,10 +490,10 @@ fn one_family_through_all_of_ompg() {
         raised(Rung::Pressure, "fm-anna", "2026-04-21"),
     );
     let p = f.plan("2026-04-22");
-    assert_eq!(p.escalation.rung, Rung::Pressure);
-    assert_eq!(p.escalation.history.len(), 1);
+    assert_eq!(p.escalation.as_ref().unwrap().rung, Rung::Pressure);
+    assert_eq!(p.escalation.as_ref().unwrap().history.len(), 1);
     assert!(
-        p.escalation.proposal.is_none(),
+        p.escalation.as_ref().unwrap().proposal.is_none(),
         "the decided agreements are not proposed again"
     );
 
@@ -539,7 +539,7 @@ fn one_family_through_all_of_ompg() {
         },
     );
     let p = f.plan("2026-06-26");
-    assert_eq!(p.escalation.rung, Rung::Voluntary);
+    assert_eq!(p.escalation.as_ref().unwrap().rung, Rung::Voluntary);
     assert_eq!(p.next_review, Some(on("2026-08-20")));
     // Only c1 still has help (IOG); the others are flagged.
     assert_eq!(
@@ -621,7 +621,7 @@ fn one_family_through_all_of_ompg() {
     assert_eq!(o.actions_on_time[&pid("pol")], Share { count: 1, of: 1 });
     assert_eq!(
         (o.escalations, o.de_escalations, o.chain_escalations),
-        (1, 1, 1)
+        (Some(1), Some(1), Some(1))
     );
 
     // --- monitoring (refresh) by the same family manager ---

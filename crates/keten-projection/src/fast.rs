@@ -18,8 +18,9 @@ use chrono::NaiveDate;
 use keten_domain::catalogue::InterventionCode;
 use keten_domain::zrm::ZrmAssessment;
 use keten_domain::{
-    ActionId, ChainLevel, ClosureReason, Event, FamilyId, FamilyType, GoalId, LifeDomain,
-    MemberFlags, MemberId, MemberRole, PartnerId, PartnerKind, PersonId, Rung, Urgency,
+    ActionId, ChainLevel, ClosureReason, ErasureGround, Event, FamilyId, FamilyType, GoalId,
+    HoldId, LegalGround, LifeDomain, MemberFlags, MemberId, MemberRole, PartnerId, PartnerKind,
+    PersonId, Rung, Urgency,
 };
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
@@ -156,6 +157,10 @@ variants! {
     InformingDeferred { reason: String, until: NaiveDate, occurred_on: NaiveDate },
     PoliceContactRecorded { #[serde(default)] member_id: Option<MemberId>, occurred_on: NaiveDate },
     NuisanceReported { description: String, occurred_on: NaiveDate },
+    ErasureRequested { requester: MemberId, occurred_on: NaiveDate },
+    LegalHoldPlaced { hold_id: HoldId, ground: LegalGround, reason: String, occurred_on: NaiveDate },
+    LegalHoldLifted { hold_id: HoldId, reason: String, occurred_on: NaiveDate },
+    FamilyErased { ground: ErasureGround, occurred_on: NaiveDate },
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use keten_domain::state::{
     Action, ActionExtension, ActionOutcome, ChainEscalation, ChainResolution, ChainStep, Closure,
     Deferral, Direction, EscalationStep, FamilyManager, Goal, GoalOutcome, LeadPartner,
     MatchSettlement, Member, Monitoring, NuisanceReport, Participation, PlanExtension, PlanRecord,
-    PoliceContact, Refusal, Registration, Review, TypeChange,
+    PoliceContact, Privacy, Refusal, Registration, Review, TypeChange,
 };
 use keten_domain::zrm::ZrmAssessment;
 use keten_domain::{
@@ -366,7 +366,8 @@ mirror!(StateM => FamilyState {
     events_applied: u64,
     rung: Rung,
     informed_on: Option<NaiveDate>,
-    home_visits: Vec<NaiveDate>;
+    home_visits: Vec<NaiveDate>,
+    privacy: Privacy;
     registration: Option<RegistrationM>,
     members: BTreeMap<MemberId, MemberM>,
     participations: Vec<ParticipationM>,
@@ -815,6 +816,29 @@ pub(crate) mod tests {
             },
             Event::MonitoringVisitRecorded { occurred_on: on },
             Event::HomeVisitRecorded { occurred_on: on },
+            Event::ErasureRequested {
+                requester: m(),
+                occurred_on: on,
+            },
+            Event::LegalHoldPlaced {
+                hold_id: keten_domain::HoldId::new("h1").unwrap(),
+                ground: keten_domain::LegalGround::CourtOrder,
+                reason: "court order".into(),
+                occurred_on: on,
+            },
+            Event::LegalHoldLifted {
+                hold_id: keten_domain::HoldId::new("h1").unwrap(),
+                reason: "order ended".into(),
+                occurred_on: on,
+            },
+            // Last: it clears the state.
+            Event::FamilyErased {
+                ground: keten_domain::ErasureGround::Request {
+                    requested_on: on,
+                    requester_role: MemberRole::Parent,
+                },
+                occurred_on: on,
+            },
         ]
     }
 

@@ -469,5 +469,53 @@ pub fn one_of_each() -> Vec<Event> {
             description: "noise at night".into(),
             occurred_on: on,
         },
+        erasure_requested("p1", "2026-02-01"),
+        hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-01"),
+        hold_lifted("h1", "2026-02-01"),
+        erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-01"),
     ]
+}
+
+// --- erasure ---
+
+pub fn hid(s: &str) -> HoldId {
+    HoldId::new(s).unwrap()
+}
+pub fn erasure_requested(requester: &str, on: &str) -> Event {
+    Event::ErasureRequested {
+        requester: mid(requester),
+        occurred_on: d(on),
+    }
+}
+pub fn hold_placed(id: &str, ground: LegalGround, on: &str) -> Event {
+    Event::LegalHoldPlaced {
+        hold_id: hid(id),
+        ground,
+        reason: "the public prosecutor asked to keep the file".into(),
+        occurred_on: d(on),
+    }
+}
+pub fn hold_lifted(id: &str, on: &str) -> Event {
+    Event::LegalHoldLifted {
+        hold_id: hid(id),
+        reason: "the investigation was closed".into(),
+        occurred_on: d(on),
+    }
+}
+pub fn erased_on_request(requested_on: &str, role: MemberRole, on: &str) -> Event {
+    Event::FamilyErased {
+        ground: ErasureGround::Request {
+            requested_on: d(requested_on),
+            requester_role: role,
+        },
+        occurred_on: d(on),
+    }
+}
+pub fn erased_after_retention(help_ended_on: &str, on: &str) -> Event {
+    Event::FamilyErased {
+        ground: ErasureGround::RetentionEnded {
+            help_ended_on: d(help_ended_on),
+        },
+        occurred_on: d(on),
+    }
 }
