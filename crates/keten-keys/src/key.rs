@@ -106,7 +106,12 @@ pub fn seal_deterministic(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8
     seal_with_nonce(key, aad, plaintext, &nonce)
 }
 
-fn seal_with_nonce(key: &DataKey, aad: &[u8], plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+fn seal_with_nonce(
+    key: &DataKey,
+    aad: &[u8],
+    plaintext: &[u8],
+    nonce: &[u8; NONCE_LEN],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(SEALED_OVERHEAD + plaintext.len());
     out.push(SEALED_VERSION);
     out.extend_from_slice(nonce);
@@ -173,7 +178,10 @@ mod deterministic_tests {
         assert_eq!(a, seal_deterministic(&key, b"family-a\0id1", b"{\"x\":1}"));
         assert_ne!(a, seal_deterministic(&key, b"family-a\0id1", b"{\"x\":2}"));
         assert_ne!(a, seal_deterministic(&key, b"family-a\0id2", b"{\"x\":1}"));
-        assert_ne!(a, seal_deterministic(&DataKey::generate(), b"family-a\0id1", b"{\"x\":1}"));
+        assert_ne!(
+            a,
+            seal_deterministic(&DataKey::generate(), b"family-a\0id1", b"{\"x\":1}")
+        );
         assert_eq!(open(&key, b"family-a\0id1", &a).unwrap(), b"{\"x\":1}");
         assert!(open(&key, b"family-a\0id2", &a).is_err());
     }
