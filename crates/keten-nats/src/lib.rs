@@ -10,12 +10,14 @@
 mod error;
 mod index;
 mod jsapi;
+pub mod keys;
 mod log;
 mod options;
 mod record;
 mod subject;
 
 pub use error::{NatsError, Result};
+pub use keys::{NatsKeyStore, NatsKeyStoreOptions};
 pub use log::NatsLog;
 pub use options::{FsyncCheck, MAX_BATCH, MIN_SERVER_VERSION, NatsLogOptions};
 pub use record::{H_BATCH, H_HASH, H_ID, H_POSITION, H_TIME, H_VERSION};
