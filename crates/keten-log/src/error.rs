@@ -48,8 +48,19 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("storage is full: {0}")]
-    StorageFull(String),
+    /// The file system holding the log has no room (ENOSPC, EDQUOT) or the file may grow no
+    /// further (EFBIG: a file-size limit). Nothing of the append that met it was stored or
+    /// acknowledged, the log on disk is intact, and appends go through again once there is room:
+    /// no reopen needed.
+    #[error(
+        "storage full: no room to write {path} ({source}); nothing of this append was stored, \
+         and appends resume once space is freed"
+    )]
+    StorageFull {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("the log is closed")]
     Closed,
@@ -72,16 +83,28 @@ impl Error {
     /// Maps an IO error on `path`, giving a full disk its own variant: the caller can act on it,
     /// and nothing acknowledged is lost by it.
     pub fn from_io(path: &std::path::Path, source: std::io::Error) -> Self {
-        const ENOSPC: i32 = 28;
-        const EDQUOT: i32 = 122;
-        if source.kind() == std::io::ErrorKind::StorageFull
-            || matches!(source.raw_os_error(), Some(ENOSPC | EDQUOT))
-        {
-            return Self::StorageFull(format!("{}: {source}", path.display()));
+        if is_storage_full(&source) {
+            return Self::StorageFull {
+                path: path.to_path_buf(),
+                source,
+            };
         }
         Self::Io {
             path: path.to_path_buf(),
             source,
         }
     }
+}
+
+/// A full file system, a full quota, or a file that may not grow (a file-size limit).
+pub(crate) fn is_storage_full(e: &std::io::Error) -> bool {
+    const EFBIG: i32 = 27;
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull
+            | std::io::ErrorKind::QuotaExceeded
+            | std::io::ErrorKind::FileTooLarge
+    ) || matches!(e.raw_os_error(), Some(EFBIG | ENOSPC | EDQUOT))
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, is_storage_full};
 use crate::format::{
     self, Hash, MAX_APPEND_BYTES, MAX_APPEND_EVENTS, MAX_EVENT_DATA, MAX_SEGMENT_SIZE,
     RecordFields, SEGMENT_HEADER_LEN, SegmentHeader, corrupt, decode_record, frame_len, io_err,
@@ -240,9 +240,20 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         // What a crashed process wrote but never flushed may still be only in the page cache:
         // flush it before it enters the index, which holds only durable events.
         opts.io.sync_all(&w).map_err(io_err(&f.path))?;
-        if last.data_end < opts.segment_size {
+        if last.data_end < opts.segment_size
+            && let Err(e) = opts.io.preallocate(&w, opts.segment_size)
+        {
+            // A log on a full disk still opens, for reads and for appends once there is room:
+            // without its reservation the segment grows as it is written.
+            if !is_storage_full(&e) {
+                return Err(Error::from_io(&f.path, e));
+            }
+            tracing::warn!(file = %f.path.display(), error = %e,
+                "no room to preallocate the active segment; it grows as written");
+            // A failed reservation may have kept part of its blocks (ext4 does): give them back.
             opts.io
-                .preallocate(&w, opts.segment_size)
+                .set_len(&w, last.data_end)
+                .and_then(|()| opts.io.sync_all(&w))
                 .map_err(io_err(&f.path))?;
         }
         (w, f.id, last.data_end)
@@ -267,9 +278,15 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         head: head_rx,
         stats: Stats::default(),
     });
-    // A long replay (a crash after many events) is not repeated by the next open.
+    // A long replay (a crash after many events) is not repeated by the next open. The checkpoint
+    // is an optimisation: on a full disk the log opens without writing it.
     if recovered.replayed >= opts.checkpoint_interval {
-        write_checkpoint(&dir, &shared.index)?;
+        match write_checkpoint(&dir, &shared.index) {
+            Err(e @ Error::StorageFull { .. }) => {
+                tracing::warn!(error = %e, "no room to write the index checkpoint at open");
+            }
+            other => other?,
+        }
     }
     shared
         .stats
@@ -285,6 +302,7 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         active_id,
         write_offset,
         chain,
+        durable: chain,
         poisoned: None,
         lock: Some(lock),
         rx,
@@ -305,9 +323,18 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
 
 /// Creates a segment: header and preallocation made durable under a temporary name, then
 /// renamed into place, so a segment file with a bad header is damage, never a crash.
+///
+/// The preallocation only spares each flush some metadata: where the disk has no room for a
+/// whole segment, the segment is made without it (a warning) and grows as written, so the log
+/// uses the space there is and a full disk shows up as a failed write (see `recover_from_full`).
+///
+/// On failure nothing is left behind: neither the temporary file nor, if the rename was done but
+/// not made durable, the segment. A segment file that the writer does not use would break the
+/// chain once the previous segment grew past the first position in its header.
 fn create_segment(dir: &Path, header: &SegmentHeader, opts: &FileLogOptions) -> Result<File> {
     let path = segment_path(dir, header.id);
     let tmp = dir.join(format!("{}.tmp", format::segment_file_name(header.id)));
+    let mut renamed = false;
     let result = (|| -> std::io::Result<File> {
         let f = File::options()
             .read(true)
@@ -316,16 +343,37 @@ fn create_segment(dir: &Path, header: &SegmentHeader, opts: &FileLogOptions) -> 
             .truncate(true)
             .open(&tmp)?;
         opts.io.write_at(&f, &header.encode(), 0)?;
-        opts.io.preallocate(&f, opts.segment_size)?;
+        if let Err(e) = opts.io.preallocate(&f, opts.segment_size) {
+            if !is_storage_full(&e) {
+                return Err(e);
+            }
+            tracing::warn!(file = %path.display(), error = %e,
+                "no room to preallocate a new segment; it grows as written");
+            // A failed reservation may have kept part of its blocks (ext4 does): give them back.
+            opts.io.set_len(&f, SEGMENT_HEADER_LEN as u64)?;
+        }
         opts.io.sync_all(&f)?;
         std::fs::rename(&tmp, &path)?;
+        renamed = true;
         sync_dir(dir)?;
         Ok(f)
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
+        if renamed {
+            remove_segment(dir, &path);
+        }
         Error::from_io(&path, e)
     })
+}
+
+/// Removes a segment file the writer never used. If that fails too, the writer must not go on
+/// (it would grow the previous segment past the file's first position): the caller finds the
+/// file still there and poisons the log.
+fn remove_segment(dir: &Path, path: &Path) {
+    if let Err(e) = std::fs::remove_file(path).and_then(|()| sync_dir(dir)) {
+        tracing::error!(file = %path.display(), error = %e, "cannot remove an unused segment");
+    }
 }
 
 /// Appends a chunk with the events since the last one to the checkpoint file and makes it
@@ -349,8 +397,13 @@ fn write_checkpoint(dir: &Path, index: &RwLock<Index>) -> Result<()> {
             .open(&path)?;
         // Drops a torn or damaged tail, or everything when the index was rebuilt from the log.
         f.set_len(at)?;
-        f.write_all_at(&chunk, at)?;
-        f.sync_data()?;
+        let written = f.write_all_at(&chunk, at).and_then(|()| f.sync_data());
+        if written.is_err() {
+            // A failed chunk (a full disk) is not left to take space; were it left, loading
+            // would stop at it anyway, as at a torn chunk. The next checkpoint goes at `at`.
+            let _ = f.set_len(at);
+        }
+        written?;
         if created {
             sync_dir(dir)?;
         }
@@ -367,12 +420,22 @@ fn write_checkpoint(dir: &Path, index: &RwLock<Index>) -> Result<()> {
 /// A copy of an error for the other waiters of a failed group.
 fn error_copy(e: &Error) -> Error {
     match e {
-        Error::StorageFull(m) => Error::StorageFull(m.clone()),
+        Error::StorageFull { path, source } => Error::StorageFull {
+            path: path.clone(),
+            source: copy_io(source),
+        },
         Error::Io { path, source } => Error::Io {
             path: path.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
+            source: copy_io(source),
         },
         other => Error::Backend(other.to_string()),
+    }
+}
+
+fn copy_io(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(e.kind(), e.to_string()),
     }
 }
 
@@ -388,6 +451,9 @@ struct Writer {
     write_offset: u64,
     /// The chain including appends prepared in the current group.
     chain: Chain,
+    /// The chain at the durable end (`write_offset`): where `chain` goes back to when a group
+    /// fails.
+    durable: Chain,
     /// Set when a write or flush failed: the file state is unknown, so no more appends until the
     /// log is reopened and recovered.
     poisoned: Option<String>,
@@ -509,11 +575,18 @@ impl Writer {
         let mut outcomes: Vec<Result<AppendResult>> = Vec::with_capacity(appends.len());
         // Appends before this index are durable.
         let mut flushed = 0;
+        // A write of this group failed: the appends after it get the same answer rather than a
+        // second try at a disk that just said no (a full disk would fail them one by one).
+        let mut failed: Option<Error> = None;
         for (i, a) in appends.iter().enumerate() {
             if let Some(why) = &self.poisoned {
                 outcomes.push(Err(Error::Backend(format!(
                     "the log stopped accepting appends after a write failure ({why}); reopen it"
                 ))));
+                continue;
+            }
+            if let Some(e) = &failed {
+                outcomes.push(Err(error_copy(e)));
                 continue;
             }
             let bytes: usize = a
@@ -533,13 +606,15 @@ impl Writer {
                 if !g.buf.is_empty() {
                     if let Err(e) = self.flush(g) {
                         fail_from(&mut outcomes, flushed, &e);
-                        outcomes.push(Err(e));
+                        outcomes.push(Err(error_copy(&e)));
+                        failed = Some(e);
                         continue;
                     }
                     flushed = i;
                 }
                 if let Err(e) = self.roll() {
-                    outcomes.push(Err(e));
+                    outcomes.push(Err(error_copy(&e)));
+                    failed = Some(e);
                     continue;
                 }
             }
@@ -705,7 +780,8 @@ impl Writer {
         })
     }
 
-    /// Writes and flushes the group, then makes it visible.
+    /// Writes and flushes the group, then makes it visible. On failure nothing of the group is
+    /// visible or acknowledged, and the group is dropped.
     fn flush(&mut self, g: &mut Group) -> Result<()> {
         let io = &self.opts.io;
         let started = Instant::now();
@@ -717,7 +793,19 @@ impl Writer {
             });
         if let Err(e) = written {
             let e = Error::from_io(&self.active_path, e);
-            self.poisoned = Some(e.to_string());
+            g.clear();
+            self.chain = self.durable;
+            if !matches!(e, Error::StorageFull { .. }) {
+                // EIO and the like: the device may have lost or torn what it was given, and
+                // after a failed flush the kernel may report success for data it dropped
+                // (fsyncgate). Only a reopen, whose recovery walks the tail, is safe.
+                self.poisoned = Some(e.to_string());
+            } else if let Err(why) = self.recover_from_full() {
+                tracing::error!(error = %why, "cannot restore the log after a full disk");
+                self.poisoned = Some(format!("{e}; then restoring the segment failed: {why}"));
+            } else {
+                tracing::warn!(error = %e, "append failed: storage full");
+            }
             return Err(e);
         }
         self.last_flush = started.elapsed();
@@ -733,6 +821,7 @@ impl Writer {
             .events
             .fetch_add(g.entries.len() as u64, Ordering::Relaxed);
         self.write_offset += g.buf.len() as u64;
+        self.durable = self.chain;
         let count = {
             let mut index = self.shared.index.write().expect("index lock");
             for (offset, stream, id, time) in g.entries.drain(..) {
@@ -748,6 +837,9 @@ impl Writer {
     }
 
     /// Closes the active segment at its data end and starts the next one.
+    ///
+    /// On a full disk the old segment stays active (cut to its data end) and the append that
+    /// needed the new one fails; the next append that does not fit tries again.
     fn roll(&mut self) -> Result<()> {
         let io = &self.opts.io;
         // A closed segment ends exactly at its data, so recovery has no tail to scan in it.
@@ -755,8 +847,13 @@ impl Writer {
             .set_len(&self.active, self.write_offset)
             .and_then(|()| io.sync_all(&self.active))
         {
+            // Cutting a file needs no space, and its data was flushed before: after a full
+            // disk, the old segment simply stays active, with or without its preallocated tail
+            // (zeros after the data end are what recovery expects).
             let e = Error::from_io(&self.active_path, e);
-            self.poisoned = Some(e.to_string());
+            if !matches!(e, Error::StorageFull { .. }) {
+                self.poisoned = Some(e.to_string());
+            }
             return Err(e);
         }
         let header = SegmentHeader {
@@ -764,9 +861,25 @@ impl Writer {
             first_position: self.chain.next_position,
             prev_hash: self.chain.prev_hash,
         };
-        // On failure (a full disk) the old segment stays active and simply grows.
-        let file = create_segment(&self.dir, &header, &self.opts)?;
-        let read = Arc::new(open_segment_file(&self.dir, header.id, false)?);
+        let next_path = segment_path(&self.dir, header.id);
+        let created = create_segment(&self.dir, &header, &self.opts).and_then(|file| {
+            let read = open_segment_file(&self.dir, header.id, false).inspect_err(|_| {
+                remove_segment(&self.dir, &next_path);
+            })?;
+            Ok((file, Arc::new(read)))
+        });
+        let (file, read) = match created {
+            Ok(created) => created,
+            Err(e) => {
+                if next_path.exists() {
+                    self.poisoned = Some(format!(
+                        "{e}; and the unused segment {} could not be removed",
+                        next_path.display()
+                    ));
+                }
+                return Err(e);
+            }
+        };
         self.shared
             .index
             .write()
@@ -801,7 +914,77 @@ impl Writer {
         io.set_len(&self.active, self.write_offset)
             .and_then(|()| io.sync_all(&self.active))
             .map_err(io_err(&self.active_path))?;
-        write_checkpoint(&self.dir, &self.shared.index)
+        match write_checkpoint(&self.dir, &self.shared.index) {
+            // Every event is durable in the segments; the next open replays what the
+            // checkpoint would have spared it.
+            Err(e @ Error::StorageFull { .. }) => {
+                tracing::warn!(error = %e, "no room to write the index checkpoint on close");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// After a write or flush of the active segment failed for lack of space: makes the file
+    /// hold exactly the durable data again, so that appends can go on once there is room,
+    /// without a reopen. The failed group was never acknowledged nor indexed, and `chain` is
+    /// already back at `durable`.
+    ///
+    /// Why this is safe:
+    /// - Every byte before `write_offset` was made durable by its own successful flush before
+    ///   it was acknowledged; a later failure cannot undo that. A full disk refuses to allocate,
+    ///   it does not tear blocks it was given (that is EIO, which poisons the log instead).
+    /// - The failed write may have left part of the group after `write_offset` (a short write,
+    ///   or all of it when the flush failed). After a failed flush the kernel may have marked
+    ///   those pages clean without writing them (fsyncgate), so retrying the flush proves
+    ///   nothing, and the bytes are not ours to keep anyway. Cutting the file at `write_offset`
+    ///   removes every one of them from the page cache and the disk, and frees their blocks: no
+    ///   stale frame is left for recovery or a later write to trip over, and the next write
+    ///   starts on a clean end. The page that holds both the durable tail and the start of the
+    ///   failed write is zeroed after `write_offset` by the cut, so cache and disk agree on it,
+    ///   and the next successful flush writes it whole.
+    /// - The cut is flushed (`fsync`: it changes the size) before anything else is accepted, and
+    ///   the durable tail is read back and checked against the chain head: the last record's
+    ///   CRC and hash (or the segment header when the segment has no record yet). Appends
+    ///   resume only if all of this holds; otherwise the log is poisoned until reopened.
+    ///
+    /// The segment loses its preallocated tail with the cut; it grows as written until the next
+    /// segment, which is preallocated again.
+    fn recover_from_full(&mut self) -> std::result::Result<(), String> {
+        let io = &self.opts.io;
+        io.set_len(&self.active, self.write_offset)
+            .and_then(|()| io.sync_all(&self.active))
+            .map_err(|e| format!("cutting {} back: {e}", self.active_path.display()))?;
+        self.check_durable_tail().map_err(|e| e.to_string())
+    }
+
+    /// Reads back the end of the active segment's durable data and holds it against `durable`.
+    fn check_durable_tail(&self) -> Result<()> {
+        let last = {
+            let index = self.shared.index.read().expect("index lock");
+            let segment = index.segments.last().expect("active segment");
+            (!segment.offsets.is_empty()).then(|| index.locate(index.count() - 1))
+        };
+        let path = &self.active_path;
+        let Some(last) = last else {
+            let header = read_header(path, &self.active, self.active_id)?;
+            return check_header_chain(path, &header, &self.durable);
+        };
+        let mut buf = vec![0u8; last.len];
+        self.active
+            .read_exact_at(&mut buf, last.offset)
+            .map_err(io_err(path))?;
+        let bad = |why: String| corrupt(path, last.offset, last.position, why);
+        let record = decode_record(&buf).map_err(|e| bad(e.to_string()))?;
+        if last.offset + last.len as u64 != self.write_offset
+            || record.position + 1 != self.durable.next_position
+            || record.hash() != self.durable.prev_hash
+        {
+            return Err(bad(
+                "after a failed write, the last durable record is not the chain head".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

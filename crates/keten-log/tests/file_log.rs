@@ -999,10 +999,14 @@ async fn refuse_mode_does_not_cut_a_torn_tail() {
 /// Injects the faults a disk can produce, each switched on and off by a test.
 #[derive(Debug, Default)]
 struct Faults {
-    /// `write` fails with ENOSPC.
+    /// `write` fails with ENOSPC, having written nothing.
     full_on_write: AtomicBool,
+    /// `write` writes the first half of its buffer, then fails with ENOSPC (a short write).
+    full_half_way: AtomicBool,
     /// Reserving a new segment's space fails with ENOSPC.
     full_on_preallocate: AtomicBool,
+    /// `fdatasync` fails with ENOSPC (delayed allocation, thin provisioning, NFS).
+    full_on_flush: AtomicBool,
     /// `fdatasync` fails with EIO.
     flush_fails: AtomicBool,
 }
@@ -1015,6 +1019,10 @@ impl LogIo for Faults {
         if self.full_on_write.load(Ordering::SeqCst) {
             return Err(std::io::Error::from_raw_os_error(ENOSPC));
         }
+        if self.full_half_way.load(Ordering::SeqCst) {
+            std::os::unix::fs::FileExt::write_all_at(file, &buf[..buf.len() / 2], offset)?;
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
+        }
         std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
     }
     fn preallocate(&self, file: &std::fs::File, len: u64) -> std::io::Result<()> {
@@ -1024,6 +1032,9 @@ impl LogIo for Faults {
         keten_log::StdIo.preallocate(file, len)
     }
     fn sync_data(&self, file: &std::fs::File) -> std::io::Result<()> {
+        if self.full_on_flush.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
+        }
         if self.flush_fails.load(Ordering::SeqCst) {
             return Err(std::io::Error::from_raw_os_error(EIO));
         }
@@ -1031,40 +1042,152 @@ impl LogIo for Faults {
     }
 }
 
+#[track_caller]
+fn assert_storage_full<T: std::fmt::Debug>(r: Result<T, Error>, dir: &Path) {
+    match r {
+        Err(e @ Error::StorageFull { .. }) => {
+            let Error::StorageFull { path, .. } = &e else {
+                unreachable!()
+            };
+            assert!(path.starts_with(dir), "{e}");
+            let message = e.to_string();
+            assert!(
+                message.contains("storage full") && message.contains(&path.display().to_string()),
+                "the message names the cause and the file: {message}"
+            );
+        }
+        other => panic!("expected StorageFull, got {other:?}"),
+    }
+}
+
+/// A full disk at `write` (nothing written, or half of the group written), or at `fdatasync`:
+/// the append fails with `StorageFull`, nothing unacknowledged is visible, and once there is
+/// room the log takes appends again without a reopen; a retry of the failed append is stored
+/// once, and the files hold no trace of the failed write.
 #[tokio::test]
-async fn full_disk_is_storage_full_and_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(Faults::default());
-    let options = FileLogOptions {
-        io: disk.clone(),
-        ..small()
-    };
-    let log = FileLog::open(dir.path(), options).await.unwrap();
-    for i in 0..30 {
-        log.append(&stream("s"), ExpectedVersion::Any, vec![event(i, "ok")])
+async fn full_disk_is_storage_full_loses_nothing_and_appends_resume() {
+    for (fault, what) in [
+        (0, "write fails"),
+        (1, "short write, then full"),
+        (2, "flush fails with ENOSPC"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Arc::new(Faults::default());
+        let switch = |on: bool| {
+            let flag = match fault {
+                0 => &disk.full_on_write,
+                1 => &disk.full_half_way,
+                _ => &disk.full_on_flush,
+            };
+            flag.store(on, Ordering::SeqCst);
+        };
+        let options = || FileLogOptions {
+            io: disk.clone(),
+            ..small()
+        };
+        let log = FileLog::open(dir.path(), options()).await.unwrap();
+        for i in 0..30 {
+            log.append(&stream("s"), ExpectedVersion::Any, vec![event(i, "ok")])
+                .await
+                .unwrap();
+        }
+        let acknowledged = all(&log).await;
+        switch(true);
+        let lost = vec![event(100, "lost"), event(101, "lost too")];
+        let r = log
+            .append(&stream("s"), ExpectedVersion::Any, lost.clone())
+            .await;
+        assert_storage_full(r, dir.path());
+        assert_eq!(
+            all(&log).await,
+            acknowledged,
+            "{what}: nothing unacknowledged is visible"
+        );
+        // Still full: still refused, with the same clear error (not a poisoned log).
+        let r = log
+            .append(&stream("s"), ExpectedVersion::Any, vec![event(102, "x")])
+            .await;
+        assert_storage_full(r, dir.path());
+        switch(false);
+        let r = log
+            .append(
+                &stream("s"),
+                ExpectedVersion::Exact(StreamVersion(29)),
+                lost.clone(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{what}: appends resume once there is room: {e}"));
+        assert_eq!(r.first_position, GlobalPosition(30), "{what}");
+        // The retry of the acknowledged append is answered from the log, not stored twice.
+        let again = log
+            .append(&stream("s"), ExpectedVersion::Any, lost.clone())
             .await
             .unwrap();
+        assert_eq!(again.first_position, GlobalPosition(30));
+        assert_eq!(log.verify().await.unwrap(), 32, "{what}");
+        log.close().await.unwrap();
+        verify_dir(dir.path()).unwrap();
+        let log = FileLog::open(dir.path(), small()).await.unwrap();
+        assert_eq!(
+            log.stats().torn_bytes_dropped,
+            0,
+            "{what}: the failed write was cut back at once, not left for recovery"
+        );
+        let events = all(&log).await;
+        assert_eq!(events.len(), 32);
+        assert_eq!(events[..30], acknowledged[..]);
+        assert_eq!(
+            events[30..].iter().map(|e| e.id).collect::<Vec<_>>(),
+            lost.iter().map(|e| e.id).collect::<Vec<_>>()
+        );
+        log.close().await.unwrap();
     }
-    let acknowledged = all(&log).await;
-    disk.full_on_write.store(true, Ordering::SeqCst);
-    let r = log
-        .append(&stream("s"), ExpectedVersion::Any, vec![event(100, "lost")])
-        .await;
-    assert!(matches!(r, Err(Error::StorageFull(_))), "{r:?}");
-    assert_eq!(
-        all(&log).await,
-        acknowledged,
-        "nothing unacknowledged is visible"
-    );
-    assert!(
-        log.append(&stream("s"), ExpectedVersion::Any, vec![event(101, "x")])
+}
+
+/// Many appenders when the disk fills: every append of the failing group gets `StorageFull`
+/// (none an acknowledgement for bytes that did not make it), and they all go through afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_append_of_a_group_that_meets_a_full_disk_is_storage_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(Faults::default());
+    let log = FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            io: disk.clone(),
+            ..small()
+        },
+    )
+    .await
+    .unwrap();
+    disk.full_on_flush.store(true, Ordering::SeqCst);
+    let appends = (0..16u128).map(|k| {
+        let log = log.clone();
+        tokio::spawn(async move {
+            log.append(
+                &stream(&format!("s-{k}")),
+                ExpectedVersion::NoStream,
+                vec![event(k, "x")],
+            )
             .await
-            .is_err()
-    );
+        })
+    });
+    for r in futures::future::join_all(appends.collect::<Vec<_>>()).await {
+        assert_storage_full(r.unwrap(), dir.path());
+    }
+    assert!(all(&log).await.is_empty());
+    disk.full_on_flush.store(false, Ordering::SeqCst);
+    for k in 0..16u128 {
+        log.append(
+            &stream(&format!("s-{k}")),
+            ExpectedVersion::NoStream,
+            vec![event(k, "x")],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(log.verify().await.unwrap(), 16);
     log.close().await.unwrap();
-    let log = FileLog::open(dir.path(), small()).await.unwrap();
-    assert_eq!(all(&log).await, acknowledged);
-    log.close().await.unwrap();
+    verify_dir(dir.path()).unwrap();
 }
 
 /// Not a timed test (the benchmark measures this): a quick look at open times, run by hand with
@@ -1124,8 +1247,10 @@ async fn open_time_of_a_large_log() {
     log.close().await.unwrap();
 }
 
+/// A segment's preallocation is an optimisation: where the disk has no room for a whole
+/// segment, a new one is made without it and appends go on into what space there is.
 #[tokio::test]
-async fn full_disk_at_a_new_segment_fails_appends_until_space_returns() {
+async fn no_room_to_preallocate_a_segment_still_takes_appends() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(Faults::default());
     let options = FileLogOptions {
@@ -1134,21 +1259,15 @@ async fn full_disk_at_a_new_segment_fails_appends_until_space_returns() {
     };
     let log = FileLog::open(dir.path(), options).await.unwrap();
     disk.full_on_preallocate.store(true, Ordering::SeqCst);
-    let mut i = 0;
-    let failed_at = loop {
-        match log
-            .append(&stream("s"), ExpectedVersion::Any, vec![event(i, "fill")])
+    for i in 0..200 {
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(i, "fill")])
             .await
-        {
-            Ok(_) => i += 1,
-            Err(Error::StorageFull(_)) => break i,
-            Err(e) => panic!("{e}"),
-        }
-    };
-    assert!(
-        failed_at > 5,
-        "the first segment filled before the disk mattered"
-    );
+            .unwrap();
+    }
+    let segs = segments(dir.path());
+    assert!(segs.len() > 3, "the appends spanned new segments");
+    let active = std::fs::metadata(segs.last().unwrap()).unwrap().len();
+    assert!(active < 4096, "the new segments were not preallocated");
     assert!(
         !std::fs::read_dir(dir.path()).unwrap().any(|e| e
             .unwrap()
@@ -1157,24 +1276,21 @@ async fn full_disk_at_a_new_segment_fails_appends_until_space_returns() {
             .ends_with(".tmp")),
         "no half-made segment left behind"
     );
-    let acknowledged = all(&log).await;
-    assert_eq!(acknowledged.len() as u128, failed_at);
-    disk.full_on_preallocate.store(false, Ordering::SeqCst);
-    // Not poisoned: once there is space, the same append goes through.
-    let r = log
-        .append(
-            &stream("s"),
-            ExpectedVersion::Any,
-            vec![event(failed_at, "fill")],
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.first_position.0 as u128, failed_at);
-    assert_eq!(log.verify().await.unwrap() as u128, failed_at + 1);
+    assert_eq!(log.verify().await.unwrap(), 200);
     log.close().await.unwrap();
-    let log = FileLog::open(dir.path(), small()).await.unwrap();
-    assert_eq!(all(&log).await.len() as u128, failed_at + 1);
+    // And a log whose active segment cannot be preallocated again still opens.
+    let log = FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            io: disk.clone(),
+            ..small()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(all(&log).await.len(), 200);
     log.close().await.unwrap();
+    verify_dir(dir.path()).unwrap();
 }
 
 #[tokio::test]
@@ -1376,4 +1492,252 @@ async fn truncation_anywhere_is_refused_or_a_torn_tail() {
             }
         }
     }
+}
+
+/// The segment files of `dir` and whether a half-made one (`*.tmp`) is there.
+fn segment_files(dir: &Path) -> (usize, bool) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    (
+        names.iter().filter(|n| n.ends_with(".log")).count(),
+        names.iter().any(|n| n.ends_with(".tmp")),
+    )
+}
+
+/// On a real file system that fills up (a tmpfs of 8 MiB, mostly taken by a filler file), eight
+/// writers append until the disk is full. Each gets `StorageFull` naming the file; exactly the
+/// acknowledged events are in the log; once the filler is deleted every writer's failed append
+/// goes through on the same handle; and after a reopen `verify_dir` passes with every event there
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged() {
+    let fs = keten_testkit::SmallFs::mount(8 << 20);
+    let dir = fs.path().join("log");
+    let options = || FileLogOptions {
+        segment_size: 64 << 10,
+        ..FileLogOptions::default()
+    };
+    let log = FileLog::open(&dir, options()).await.unwrap();
+    // Room for eight preallocated segments and a bit: the ninth cannot be preallocated, and the
+    // disk fills at a write in its middle.
+    let filler = fs.fill("filler", (512 + 20) << 10);
+    let writers = (0..8u128).map(|w| {
+        let log = log.clone();
+        let dir = dir.clone();
+        tokio::spawn(async move {
+            let s = stream(&format!("writer-{w}"));
+            let mut acked: Vec<ProposedEvent> = Vec::new();
+            for n in 0u128.. {
+                // One to three events an append, about 1 KB each.
+                let batch: Vec<ProposedEvent> = (0..1 + n % 3)
+                    .map(|k| {
+                        event(
+                            w << 64 | n << 8 | k,
+                            &format!("{w}/{n}/{k} {}", "x".repeat(1000)),
+                        )
+                    })
+                    .collect();
+                let expected = match acked.len() {
+                    0 => ExpectedVersion::NoStream,
+                    len => ExpectedVersion::Exact(StreamVersion(len as u64 - 1)),
+                };
+                match log.append(&s, expected, batch.clone()).await {
+                    Ok(r) => {
+                        assert_eq!(r.first_version, StreamVersion(acked.len() as u64));
+                        acked.extend(batch);
+                    }
+                    Err(e) => {
+                        assert_storage_full(Err::<(), _>(e), &dir);
+                        return (s, acked, batch);
+                    }
+                }
+            }
+            unreachable!()
+        })
+    });
+    let outcomes: Vec<(StreamId, Vec<ProposedEvent>, Vec<ProposedEvent>)> =
+        futures::future::join_all(writers.collect::<Vec<_>>())
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+    let acked_total: usize = outcomes.iter().map(|(_, a, _)| a.len()).sum();
+    assert!(
+        acked_total > 300,
+        "the log took {acked_total} events before the disk was full"
+    );
+
+    // Exactly the acknowledged events, with their content, in each stream's order.
+    let check_streams = |events: Vec<RecordedEvent>, extra: bool| {
+        assert!(
+            events
+                .iter()
+                .enumerate()
+                .all(|(p, e)| e.position.0 == p as u64),
+            "positions are gap-free"
+        );
+        let mut by_stream: BTreeMap<StreamId, Vec<(EventId, Vec<u8>)>> = BTreeMap::new();
+        for e in events {
+            by_stream
+                .entry(e.stream)
+                .or_default()
+                .push((e.id, e.payload));
+        }
+        for (s, acked, failed) in &outcomes {
+            let mut want: Vec<(EventId, Vec<u8>)> =
+                acked.iter().map(|e| (e.id, e.payload.clone())).collect();
+            if extra {
+                want.extend(failed.iter().map(|e| (e.id, e.payload.clone())));
+            }
+            assert_eq!(by_stream.remove(s).unwrap_or_default(), want, "stream {s}");
+        }
+        assert!(by_stream.is_empty());
+    };
+    check_streams(all(&log).await, false);
+    // Still full: an append that cannot fit in what is left gets the same clear refusal, not an
+    // error of a log that gave up.
+    let r = log
+        .append(
+            &stream("big"),
+            ExpectedVersion::Any,
+            vec![event(1, &"b".repeat(300 << 10))],
+        )
+        .await;
+    assert_storage_full(r, &dir);
+
+    std::fs::remove_file(&filler).unwrap();
+    for (s, acked, failed) in &outcomes {
+        log.append(
+            s,
+            ExpectedVersion::Exact(StreamVersion(acked.len() as u64 - 1)),
+            failed.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("space is back, the append must go through: {e}"));
+    }
+    check_streams(all(&log).await, true);
+    log.close().await.unwrap();
+    let report = verify_dir(&dir).unwrap();
+    assert!(report.torn_tail.is_none(), "{report:?}");
+    let log = FileLog::open(&dir, options()).await.unwrap();
+    assert_eq!(log.stats().torn_bytes_dropped, 0);
+    check_streams(all(&log).await, true);
+    log.close().await.unwrap();
+}
+
+/// The disk fills while the active segment still has preallocated room: appends go on into it,
+/// and the one that needs a new segment fails with `StorageFull`, leaving no half-made segment.
+/// With room again, the next segment is made and the log is whole.
+#[tokio::test]
+async fn a_real_full_file_system_at_a_new_segment() {
+    let fs = keten_testkit::SmallFs::mount(1 << 20);
+    let dir = fs.path().join("log");
+    let log = FileLog::open(&dir, small()).await.unwrap();
+    let filler = fs.fill("filler", 0);
+    let mut acked = 0;
+    let r = loop {
+        match log
+            .append(
+                &stream("s"),
+                ExpectedVersion::Any,
+                vec![event(acked, &"y".repeat(300))],
+            )
+            .await
+        {
+            Ok(_) => acked += 1,
+            Err(e) => break Err::<(), _>(e),
+        }
+    };
+    assert_storage_full(r, &dir);
+    assert!(acked >= 5, "the preallocated segment took {acked} appends");
+    assert_eq!(
+        segment_files(&dir),
+        (1, false),
+        "still one segment, no half-made one"
+    );
+    assert_eq!(all(&log).await.len() as u128, acked);
+    std::fs::remove_file(&filler).unwrap();
+    // The same size as the one refused, so that it needs the new segment too.
+    log.append(
+        &stream("s"),
+        ExpectedVersion::Any,
+        vec![event(acked, &"y".repeat(300))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(segment_files(&dir), (2, false));
+    log.close().await.unwrap();
+    verify_dir(&dir).unwrap();
+    let log = FileLog::open(&dir, small()).await.unwrap();
+    assert_eq!(all(&log).await.len() as u128, acked + 1);
+    log.close().await.unwrap();
+}
+
+/// The disk is full when the log opens, so its active segment cannot be preallocated: the log
+/// opens anyway, and the disk fills in the middle of the segment, at a `write`. The partial write
+/// is cut back at once (nothing for recovery to cut on the next open), and appends resume on the
+/// same handle when there is room.
+#[tokio::test]
+async fn a_real_full_file_system_in_the_middle_of_a_segment() {
+    let fs = keten_testkit::SmallFs::mount(1 << 20);
+    let dir = fs.path().join("log");
+    let log = FileLog::open(&dir, FileLogOptions::default())
+        .await
+        .unwrap();
+    for i in 0..10 {
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(i, "before")])
+            .await
+            .unwrap();
+    }
+    log.close().await.unwrap();
+    let filler = fs.fill("filler", 0);
+    let log = FileLog::open(&dir, FileLogOptions::default())
+        .await
+        .unwrap();
+    let mut acked = 10;
+    let r = loop {
+        match log
+            .append(
+                &stream("s"),
+                ExpectedVersion::Any,
+                vec![event(acked, &"z".repeat(700))],
+            )
+            .await
+        {
+            Ok(_) => acked += 1,
+            Err(e) => break Err::<(), _>(e),
+        }
+    };
+    assert_storage_full(r, &dir);
+    assert!(
+        acked < 20,
+        "without room, only the last page's slack took appends ({acked})"
+    );
+    assert_eq!(
+        segment_files(&dir),
+        (1, false),
+        "the failure was in the active segment"
+    );
+    let visible = all(&log).await;
+    assert_eq!(visible.len() as u128, acked);
+    std::fs::remove_file(&filler).unwrap();
+    log.append(
+        &stream("s"),
+        ExpectedVersion::Any,
+        vec![event(acked, "room again")],
+    )
+    .await
+    .unwrap();
+    log.close().await.unwrap();
+    verify_dir(&dir).unwrap();
+    let log = FileLog::open(&dir, FileLogOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(log.stats().torn_bytes_dropped, 0);
+    let events = all(&log).await;
+    assert_eq!(events[..visible.len()], visible[..]);
+    assert_eq!(events.len() as u128, acked + 1);
+    log.close().await.unwrap();
 }

@@ -232,7 +232,7 @@ fn log_code(e: &keten_log::Error) -> Code {
         L::IdempotencyConflict { .. } => Code::AlreadyExists,
         L::InvalidAppend(_) | L::InvalidStreamId(_) => Code::InvalidArgument,
         L::Corrupt { .. } => Code::DataLoss,
-        L::StorageFull(_) => Code::ResourceExhausted,
+        L::StorageFull { .. } => Code::ResourceExhausted,
         L::Closed | L::Locked { .. } => Code::Unavailable,
         _ => Code::Internal,
     }
@@ -245,7 +245,7 @@ fn log_reason(e: &keten_log::Error) -> &'static str {
         L::IdempotencyConflict { .. } => "EVENT_ID_REUSED",
         L::InvalidAppend(_) | L::InvalidStreamId(_) => "MALFORMED",
         L::Corrupt { .. } => "LOG_CORRUPT",
-        L::StorageFull(_) => "STORAGE_FULL",
+        L::StorageFull { .. } => "STORAGE_FULL",
         L::Closed | L::Locked { .. } => "LOG_UNAVAILABLE",
         _ => "STORAGE_ERROR",
     }
@@ -392,7 +392,10 @@ mod tests {
             Some(("offset", "128")),
         );
         check(
-            Error::Log(L::StorageFull("disk".into())),
+            Error::Log(L::StorageFull {
+                path: PathBuf::from("log/00.log"),
+                source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+            }),
             Code::ResourceExhausted,
             "STORAGE_FULL",
             None,
