@@ -7,9 +7,9 @@ use chrono::NaiveDate;
 use keten_domain::catalogue::InterventionCode;
 use keten_domain::zrm::{Zrm2010Domain, Zrm2017Domain, ZrmAssessment, ZrmScore, ZrmScores};
 use keten_domain::{
-    ActionId, ChainLevel, ClosureReason, Event, FamilyId, FamilyType, GoalId, LifeDomain,
-    MemberFlags, MemberId, MemberRole, PartnerId, PartnerKind, PersonId, Rung, Urgency,
-    WarningKind,
+    ActionId, ChainLevel, ClosureReason, ErasureGround, Event, FamilyId, FamilyType, GoalId,
+    HoldId, LegalGround, LifeDomain, MemberFlags, MemberId, MemberRole, PartnerId, PartnerKind,
+    PersonId, Rung, Urgency, WarningKind,
 };
 use keten_proto::convert::{
     FieldError, event_from_proto, event_to_proto, plan_to_proto, rule, summary_to_proto,
@@ -286,6 +286,34 @@ fn samples() -> Vec<Event> {
             description: text("loud quarrels at night, reported by neighbours"),
             occurred_on: d("2026-02-13"),
         },
+        E::ErasureRequested {
+            requester: mid("m-mother"),
+            occurred_on: d("2026-03-02"),
+        },
+        E::LegalHoldPlaced {
+            hold_id: HoldId::new("hold-om-1").unwrap(),
+            ground: LegalGround::CriminalInvestigation,
+            reason: text("the public prosecutor asked to keep the file"),
+            occurred_on: d("2026-03-03"),
+        },
+        E::LegalHoldLifted {
+            hold_id: HoldId::new("hold-om-1").unwrap(),
+            reason: text("the investigation was closed"),
+            occurred_on: d("2026-04-03"),
+        },
+        E::FamilyErased {
+            ground: ErasureGround::Request {
+                requested_on: d("2026-03-02"),
+                requester_role: MemberRole::Parent,
+            },
+            occurred_on: d("2026-04-10"),
+        },
+        E::FamilyErased {
+            ground: ErasureGround::RetentionEnded {
+                help_ended_on: d("2006-04-10"),
+            },
+            occurred_on: d("2026-04-10"),
+        },
     ]
 }
 
@@ -326,6 +354,10 @@ fn expected_case(e: &Event) -> &'static str {
         Event::InformingDeferred { .. } => "informing_deferred",
         Event::PoliceContactRecorded { .. } => "police_contact_recorded",
         Event::NuisanceReported { .. } => "nuisance_reported",
+        Event::ErasureRequested { .. } => "erasure_requested",
+        Event::LegalHoldPlaced { .. } => "legal_hold_placed",
+        Event::LegalHoldLifted { .. } => "legal_hold_lifted",
+        Event::FamilyErased { .. } => "family_erased",
     }
 }
 
@@ -365,6 +397,10 @@ fn case(e: &v1::FamilyEvent) -> &'static str {
         P::InformingDeferred(_) => "informing_deferred",
         P::PoliceContactRecorded(_) => "police_contact_recorded",
         P::NuisanceReported(_) => "nuisance_reported",
+        P::ErasureRequested(_) => "erasure_requested",
+        P::LegalHoldPlaced(_) => "legal_hold_placed",
+        P::LegalHoldLifted(_) => "legal_hold_lifted",
+        P::FamilyErased(_) => "family_erased",
     }
 }
 
@@ -404,7 +440,7 @@ fn every_domain_event_type_has_a_sample_and_a_wire_counterpart() {
     let mut all = Event::TYPE_NAMES.to_vec();
     all.sort();
     assert_eq!(sampled, all, "samples() must hold every event type");
-    assert_eq!(Event::TYPE_NAMES.len(), 33);
+    assert_eq!(Event::TYPE_NAMES.len(), 37);
 }
 
 #[test]
@@ -807,7 +843,7 @@ fn the_plan_reaches_the_wire_whole() {
 
     let o = w.outcomes.as_ref().unwrap();
     assert_eq!(o.police_contacts_before, Some(1));
-    assert_eq!(o.escalations, 1);
+    assert_eq!(o.escalations, Some(1));
     assert_eq!(o.goals_achieved, Some(v1::Share { count: 0, of: 2 }));
 
     // The same plan encodes to the same bytes.

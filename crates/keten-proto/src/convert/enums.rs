@@ -6,9 +6,10 @@ use crate::v1;
 /// The domain types, under one name each (several share a name with their proto message).
 mod d {
     pub use keten_domain::catalogue::{InterventionCode, Recognition};
+    pub use keten_domain::classes::DataClass;
     pub use keten_domain::kinds::{
-        ChainLevel, ClosureReason, FamilyType, LifeDomain, MemberRole, PartnerKind, Role, Rung,
-        Urgency,
+        ChainLevel, ClosureReason, FamilyType, LegalGround, LifeDomain, MemberRole, PartnerKind,
+        Role, Rung, Urgency,
     };
     pub use keten_domain::plan::{GoalStatus, LeadBasis, Phase, WarningKind};
     pub use keten_domain::state::{ActionStatus, Direction};
@@ -96,6 +97,7 @@ enums! {
     Phase <=> Phase {
         NotRegistered <=> NotRegistered, Intake <=> Intake, PlanActive <=> PlanActive,
         Closed <=> Closed, Monitoring <=> Monitoring, Finished <=> Finished,
+        Erased <=> Erased,
     }
     LeadBasis <=> LeadBasis {
         DirectHelpUrgency <=> DirectHelpUrgency, FamilyManager <=> FamilyManager,
@@ -120,6 +122,17 @@ enums! {
         ActionPastInterventionMaximum <=> ActionPastInterventionMaximum,
         InterventionNotEligible <=> InterventionNotEligible,
         MonitoringVisitDue <=> MonitoringVisitDue,
+        ErasureDeadline <=> ErasureDeadline, DueForDestruction <=> DueForDestruction,
+    }
+    DataClass <=> DataClass {
+        Identity <=> Identity, Plan <=> Plan, Escalation <=> Escalation, Police <=> Police,
+        Health <=> Health, Housing <=> Housing, School <=> School, Finances <=> Finances,
+        Social <=> Social,
+    }
+    LegalGround <=> LegalGround {
+        CourtOrder <=> CourtOrder, CriminalInvestigation <=> CriminalInvestigation,
+        SupervisionOrder <=> SupervisionOrder, Guardianship <=> Guardianship,
+        SubstantialInterestOfOther <=> SubstantialInterestOfOther, Other <=> Other,
     }
 }
 
@@ -172,6 +185,8 @@ mod tests {
         check_all::<v1::Recognition, d::Recognition>(0..);
         check_all::<v1::EscalationDirection, d::Direction>(0..);
         check_all::<v1::WarningKind, d::WarningKind>(0..);
+        check_all::<v1::DataClass, d::DataClass>(0..);
+        check_all::<v1::LegalGround, d::LegalGround>(0..);
     }
 
     #[test]
@@ -185,6 +200,19 @@ mod tests {
             assert_eq!(
                 v1::InterventionCode::from(c).as_str_name(),
                 format!("INTERVENTION_CODE_{}", c.as_str())
+            );
+        }
+        for c in d::DataClass::ALL {
+            // The proto names are the domain's names.
+            assert_eq!(
+                v1::DataClass::from(c).as_str_name(),
+                format!("DATA_CLASS_{}", c.as_str().to_uppercase())
+            );
+        }
+        for g in d::LegalGround::ALL {
+            assert_eq!(
+                v1::LegalGround::from(g).as_str_name(),
+                format!("LEGAL_GROUND_{}", g.as_str().to_uppercase())
             );
         }
         for r in d::Rung::ALL {

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use keten_domain::Event;
 use keten_domain::zrm::{ZrmAssessment, ZrmScore, ZrmScores};
+use keten_domain::{ErasureGround, Event};
 
 use super::{FieldError, Path, date_to_proto as date, rule};
 use crate::v1;
@@ -309,7 +309,83 @@ pub fn event_from_proto(event: v1::FamilyEvent) -> Result<Event, FieldError> {
                 occurred_on: p.date("occurred_on", m.occurred_on)?,
             }
         }
+        P::ErasureRequested(m) => {
+            let p = Path::new("erasure_requested");
+            Event::ErasureRequested {
+                requester: p.id("requester", m.requester)?,
+                occurred_on: p.date("occurred_on", m.occurred_on)?,
+            }
+        }
+        P::LegalHoldPlaced(m) => {
+            let p = Path::new("legal_hold_placed");
+            Event::LegalHoldPlaced {
+                hold_id: p.id("hold_id", m.hold_id)?,
+                ground: p.enumeration::<v1::LegalGround, _>("ground", m.ground)?,
+                reason: m.reason,
+                occurred_on: p.date("occurred_on", m.occurred_on)?,
+            }
+        }
+        P::LegalHoldLifted(m) => {
+            let p = Path::new("legal_hold_lifted");
+            Event::LegalHoldLifted {
+                hold_id: p.id("hold_id", m.hold_id)?,
+                reason: m.reason,
+                occurred_on: p.date("occurred_on", m.occurred_on)?,
+            }
+        }
+        P::FamilyErased(m) => {
+            let p = Path::new("family_erased");
+            Event::FamilyErased {
+                ground: erasure_ground_from_proto(&p.nested("ground"), m.ground)?,
+                occurred_on: p.date("occurred_on", m.occurred_on)?,
+            }
+        }
     })
+}
+
+fn erasure_ground_from_proto(
+    p: &Path,
+    ground: Option<v1::ErasureGround>,
+) -> Result<ErasureGround, FieldError> {
+    use v1::erasure_ground::Ground;
+    let missing = || FieldError::new(p.0.clone(), rule::MUST_BE_SET);
+    Ok(match ground.and_then(|g| g.ground).ok_or_else(missing)? {
+        Ground::Request(r) => {
+            let p = p.nested("request");
+            ErasureGround::Request {
+                requested_on: p.date("requested_on", r.requested_on)?,
+                requester_role: p
+                    .enumeration::<v1::MemberRole, _>("requester_role", r.requester_role)?,
+            }
+        }
+        Ground::RetentionEnded(r) => {
+            let p = p.nested("retention_ended");
+            ErasureGround::RetentionEnded {
+                help_ended_on: p.date("help_ended_on", r.help_ended_on)?,
+            }
+        }
+    })
+}
+
+/// An erasure ground on the wire.
+pub fn erasure_ground_to_proto(ground: &ErasureGround) -> v1::ErasureGround {
+    use v1::erasure_ground::{Ground, Request, RetentionEnded};
+    v1::ErasureGround {
+        ground: Some(match ground {
+            ErasureGround::Request {
+                requested_on,
+                requester_role,
+            } => Ground::Request(Request {
+                requested_on: Some(date(*requested_on)),
+                requester_role: v1::MemberRole::from(*requester_role).into(),
+            }),
+            ErasureGround::RetentionEnded { help_ended_on } => {
+                Ground::RetentionEnded(RetentionEnded {
+                    help_ended_on: Some(date(*help_ended_on)),
+                })
+            }
+        }),
+    }
 }
 
 fn zrm_from_proto(p: &Path, a: v1::ZrmAssessment) -> Result<ZrmAssessment, FieldError> {
@@ -705,6 +781,40 @@ pub fn event_to_proto(event: &Event) -> v1::FamilyEvent {
             occurred_on,
         } => P::NuisanceReported(v1::NuisanceReported {
             description,
+            occurred_on: Some(date(occurred_on)),
+        }),
+        Event::ErasureRequested {
+            requester,
+            occurred_on,
+        } => P::ErasureRequested(v1::ErasureRequested {
+            requester: requester.into(),
+            occurred_on: Some(date(occurred_on)),
+        }),
+        Event::LegalHoldPlaced {
+            hold_id,
+            ground,
+            reason,
+            occurred_on,
+        } => P::LegalHoldPlaced(v1::LegalHoldPlaced {
+            hold_id: hold_id.into(),
+            ground: v1::LegalGround::from(ground).into(),
+            reason,
+            occurred_on: Some(date(occurred_on)),
+        }),
+        Event::LegalHoldLifted {
+            hold_id,
+            reason,
+            occurred_on,
+        } => P::LegalHoldLifted(v1::LegalHoldLifted {
+            hold_id: hold_id.into(),
+            reason,
+            occurred_on: Some(date(occurred_on)),
+        }),
+        Event::FamilyErased {
+            ground,
+            occurred_on,
+        } => P::FamilyErased(v1::FamilyErased {
+            ground: Some(erasure_ground_to_proto(&ground)),
             occurred_on: Some(date(occurred_on)),
         }),
     };

@@ -22,8 +22,8 @@ use keten_domain::IdError;
 use crate::v1;
 
 pub use enums::Unspecified;
-pub use event::{event_from_proto, event_to_proto};
-pub use plan::{plan_to_proto, summary_to_proto};
+pub use event::{erasure_ground_to_proto, event_from_proto, event_to_proto};
+pub use plan::{plan_to_proto, redacted_to_proto, summary_to_proto};
 
 /// Descriptions of the rules a malformed field breaks. Stable: tests and clients may match them.
 pub mod rule {

@@ -1,19 +1,31 @@
 //! The coordinated plan to the wire. One way: plans are computed by the server, never sent to it.
 
 use keten_domain::plan::{ProposalReason, Transparency};
-use keten_domain::{Plan, WarningKind};
+use keten_domain::{Plan, Redacted, WarningKind};
 
 use super::date_to_proto as date;
+use super::event::erasure_ground_to_proto;
 use crate::v1;
 
 fn ids<T: ToString>(ids: &[T]) -> Vec<String> {
     ids.iter().map(ToString::to_string).collect()
 }
 
+/// A plan redacted for its reader, with the classes left out in `omitted_classes`.
+pub fn redacted_to_proto(redacted: &Redacted) -> v1::FamilyPlan {
+    let mut plan = plan_to_proto(&redacted.plan);
+    plan.omitted_classes = redacted
+        .omitted
+        .iter()
+        .map(|c| v1::DataClass::from(*c).into())
+        .collect();
+    plan
+}
+
 /// The coordinated plan as `FamilyPlan`. Orders are kept: goals by life domain, actions by
-/// partner, both as the domain's maps order them.
+/// partner, both as the domain's maps order them. `omitted_classes` is empty: a plan that was
+/// not redacted leaves nothing out ([`redacted_to_proto`] for one that was).
 pub fn plan_to_proto(plan: &Plan) -> v1::FamilyPlan {
-    let e = &plan.escalation;
     let o = &plan.outcomes;
     v1::FamilyPlan {
         as_of: Some(date(plan.as_of)),
@@ -109,11 +121,13 @@ pub fn plan_to_proto(plan: &Plan) -> v1::FamilyPlan {
                         extended: a.extended,
                         status: v1::ActionStatus::from(a.status).into(),
                         finished_on: a.finished_on.map(date),
+                        on_time: a.on_time,
+                        chain_escalations: a.chain_escalations,
                     })
                     .collect(),
             })
             .collect(),
-        escalation: Some(v1::EscalationState {
+        escalation: plan.escalation.as_ref().map(|e| v1::EscalationState {
             rung: v1::Rung::from(e.rung).into(),
             since: e.since.map(date),
             history: e
@@ -145,8 +159,8 @@ pub fn plan_to_proto(plan: &Plan) -> v1::FamilyPlan {
                 level_since: Some(date(c.level_since)),
             })
             .collect(),
-        transparency: Some(v1::Transparency {
-            state: Some(match &plan.transparency {
+        transparency: plan.transparency.as_ref().map(|t| v1::Transparency {
+            state: Some(match t {
                 Transparency::NotInformed => v1::transparency::State::NotInformed(v1::Empty {}),
                 Transparency::Deferred { reason, until } => {
                     v1::transparency::State::Deferred(v1::InformingDeferral {
@@ -216,6 +230,27 @@ pub fn plan_to_proto(plan: &Plan) -> v1::FamilyPlan {
             chain_escalations: o.chain_escalations,
             nuisance_reports: o.nuisance_reports,
         }),
+        help_ended_on: plan.help_ended_on.map(date),
+        erasure: plan.erasure.as_ref().map(|e| v1::Erasure {
+            requested_on: Some(date(e.requested_on)),
+            requester_role: v1::MemberRole::from(e.requester_role).into(),
+            due: Some(date(e.due)),
+        }),
+        legal_holds: plan
+            .legal_holds
+            .iter()
+            .map(|h| v1::LegalHold {
+                hold_id: h.hold_id.to_string(),
+                ground: v1::LegalGround::from(h.ground).into(),
+                reason: h.reason.clone(),
+                placed_on: Some(date(h.placed_on)),
+            })
+            .collect(),
+        erased: plan.erased.as_ref().map(|e| v1::Erased {
+            on: Some(date(e.on)),
+            ground: Some(erasure_ground_to_proto(&e.ground)),
+        }),
+        omitted_classes: Vec::new(),
     }
 }
 
@@ -267,7 +302,11 @@ pub fn summary_to_proto(plan: &Plan, version: u64, last_position: u64) -> v1::Fa
             .urgency
             .map_or(v1::Urgency::Unspecified, Into::into)
             .into(),
-        rung: v1::Rung::from(plan.escalation.rung).into(),
+        rung: plan
+            .escalation
+            .as_ref()
+            .map_or(v1::Rung::Unspecified, |e| v1::Rung::from(e.rung))
+            .into(),
         family_manager: plan.family_manager.as_ref().map(|f| f.manager.to_string()),
         lead_partner_id: plan.lead.as_ref().map(|l| l.partner_id.to_string()),
         partner_ids: plan
