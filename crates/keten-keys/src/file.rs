@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -63,9 +63,15 @@ impl FileKeyStore {
     pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(KeyError::io("create key directory", &dir))?;
+            // Owner only: the directory and every file in it.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(KeyError::io("create key directory", &dir))?;
             let lock_path = dir.join(LOCK);
             let lock = OpenOptions::new()
+                .mode(0o600)
                 .create(true)
                 .truncate(false)
                 .write(true)
@@ -289,6 +295,7 @@ impl Inner {
         tmp.push(TMP_EXT);
         let tmp = PathBuf::from(tmp);
         let mut f = OpenOptions::new()
+            .mode(0o600)
             .write(true)
             .create(true)
             .truncate(true)

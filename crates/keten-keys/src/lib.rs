@@ -27,6 +27,10 @@
 //! from plaintext JSON ones; a random 24-byte nonce makes a nonce collision under one key
 //! negligible (about 2^-96 after 2^48 seals).
 //!
+//! [`seal_deterministic`] writes the same format with a synthetic nonce instead of a random one
+//! (keyed BLAKE3 of the associated data and the plaintext, under a key derived from the data
+//! key), so that a retried append carries the same bytes; [`open`] reads both alike.
+//!
 //! # Stores
 //!
 //! [`KeyStore`] is the contract; [`FileKeyStore`] keeps one file per key (the embedded backend),

@@ -294,3 +294,15 @@ async fn keyring_caches_and_destroys_through_the_store() {
     fn is_send_sync<T: Send + Sync + Clone>() {}
     is_send_sync::<Keyring>();
 }
+
+#[tokio::test]
+async fn only_the_owner_can_read_the_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("keys");
+    let store = FileKeyStore::open(&dir).await.unwrap();
+    store.create(&id("family-a")).await.unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("family-a.key")), 0o600);
+}
