@@ -195,7 +195,7 @@ fn write_plan(o: &mut String, p: &v1::FamilyPlan) -> std::fmt::Result {
             n(out.police_contacts_after),
             out.goals_achieved.map_or(0, |s| s.count),
             out.goals_achieved.map_or(0, |s| s.of),
-            out.chain_escalations
+            n(out.chain_escalations)
         )?;
     }
     Ok(())
