@@ -1367,7 +1367,12 @@ fn cases() -> Vec<Case> {
             erasure_requested("p1", "2026-02-20"),
             coordinator(),
         ),
-        ok(R::FamilyErased, base_family(), home_visit("2026-02-20"), fm()),
+        ok(
+            R::FamilyErased,
+            base_family(),
+            home_visit("2026-02-20"),
+            fm(),
+        ),
         no(
             R::MayNotRecordErasureRequest,
             "actor.partner",
@@ -1493,7 +1498,11 @@ fn cases() -> Vec<Case> {
             "actor.role",
             plus(
                 base_family(),
-                [hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-01")],
+                [hold_placed(
+                    "h1",
+                    LegalGround::CriminalInvestigation,
+                    "2026-02-01",
+                )],
             ),
             hold_lifted("h1", "2026-02-10"),
             police(),
@@ -1502,7 +1511,11 @@ fn cases() -> Vec<Case> {
             R::MayNotLiftLegalHold,
             plus(
                 base_family(),
-                [hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-01")],
+                [hold_placed(
+                    "h1",
+                    LegalGround::CriminalInvestigation,
+                    "2026-02-01",
+                )],
             ),
             hold_lifted("h1", "2026-02-10"),
             coordinator(),
@@ -1573,7 +1586,11 @@ fn cases() -> Vec<Case> {
             "type",
             plus(
                 requested(),
-                [hold_placed("h1", LegalGround::CriminalInvestigation, "2026-02-05")],
+                [hold_placed(
+                    "h1",
+                    LegalGround::CriminalInvestigation,
+                    "2026-02-05",
+                )],
             ),
             erased_on_request("2026-02-01", MemberRole::Parent, "2026-02-20"),
             coordinator(),

@@ -390,7 +390,13 @@ fn one_family_through_all_of_ompg() {
     );
     let p = f.plan("2026-04-03");
     assert_eq!(p.escalation.as_ref().unwrap().rung, Rung::Voluntary);
-    let proposal = p.escalation.as_ref().unwrap().proposal.clone().expect("proposal");
+    let proposal = p
+        .escalation
+        .as_ref()
+        .unwrap()
+        .proposal
+        .clone()
+        .expect("proposal");
     assert_eq!(proposal.to, Rung::Pressure);
     assert_eq!(
         proposal.reasons,
@@ -476,7 +482,14 @@ fn one_family_through_all_of_ompg() {
         },
     );
     let p = f.plan("2026-04-20");
-    let reasons = p.escalation.as_ref().unwrap().proposal.clone().unwrap().reasons;
+    let reasons = p
+        .escalation
+        .as_ref()
+        .unwrap()
+        .proposal
+        .clone()
+        .unwrap()
+        .reasons;
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     f.refused(
         "2026-04-21",
