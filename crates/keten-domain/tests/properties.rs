@@ -345,7 +345,43 @@ fn event() -> impl Strategy<Value = Event> {
             description,
             occurred_on
         }),
+        (member_id(), date()).prop_map(|(requester, occurred_on)| Event::ErasureRequested {
+            requester,
+            occurred_on
+        }),
+        (hold_id(), text(), date()).prop_map(|(hold_id, reason, occurred_on)| {
+            Event::LegalHoldPlaced {
+                hold_id,
+                ground: LegalGround::CourtOrder,
+                reason,
+                occurred_on,
+            }
+        }),
+        (hold_id(), text(), date()).prop_map(|(hold_id, reason, occurred_on)| {
+            Event::LegalHoldLifted {
+                hold_id,
+                reason,
+                occurred_on,
+            }
+        }),
+        (any::<bool>(), date(), date()).prop_map(|(request, on, occurred_on)| {
+            Event::FamilyErased {
+                ground: if request {
+                    ErasureGround::Request {
+                        requested_on: on,
+                        requester_role: MemberRole::Parent,
+                    }
+                } else {
+                    ErasureGround::RetentionEnded { help_ended_on: on }
+                },
+                occurred_on,
+            }
+        }),
     ]
+}
+
+fn hold_id() -> impl Strategy<Value = HoldId> {
+    select(vec![HoldId::new("h1").unwrap(), HoldId::new("h2").unwrap()])
 }
 
 fn some_actor() -> impl Strategy<Value = Actor> {
@@ -445,7 +481,12 @@ proptest! {
                 }
             }
             check_accepted_invariants(&state);
-            let _ = coordinated_plan(&state, *now);
+            let plan = coordinated_plan(&state, *now);
+            for kind in PartnerKind::ALL {
+                let r = redact(plan.clone(), readable(kind));
+                prop_assert_eq!(r.omitted, readable(kind).complement().iter().collect::<Vec<_>>());
+            }
+            prop_assert_eq!(&redact(plan.clone(), ClassSet::ALL).plan, &plan);
         }
         prop_assert_eq!(accepted + rejected, history.len());
     }

@@ -12,7 +12,8 @@ use keten_domain::{
     PersonId, Rung, Urgency, WarningKind,
 };
 use keten_proto::convert::{
-    FieldError, event_from_proto, event_to_proto, plan_to_proto, rule, summary_to_proto,
+    FieldError, event_from_proto, event_to_proto, plan_to_proto, redacted_to_proto, rule,
+    summary_to_proto,
 };
 use keten_proto::v1;
 use keten_proto::v1::family_event::Event as P;
@@ -727,14 +728,16 @@ fn domain_rules_are_not_checked_here() {
 
 /// A plain story: registered, two partners, a WSG family manager, a plan with two goals and
 /// two actions, one not delivered, escalation raised.
+/// The `n`th sample of an event type.
+fn pick(name: &str, n: usize) -> Event {
+    samples()
+        .into_iter()
+        .filter(|e| e.type_name() == name)
+        .nth(n)
+        .unwrap()
+}
+
 fn story() -> Vec<Event> {
-    let pick = |name: &str, n: usize| {
-        samples()
-            .into_iter()
-            .filter(|e| e.type_name() == name)
-            .nth(n)
-            .unwrap()
-    };
     vec![
         pick("FamilyRegistered", 0),
         pick("MemberAdded", 0),
@@ -877,5 +880,132 @@ fn a_summary_names_what_a_list_filters_on() {
     assert!(
         s.warning_kinds
             .contains(&(v1::WarningKind::FamilyNotInformed as i32))
+    );
+}
+
+#[test]
+fn erasure_holds_and_omitted_classes_reach_the_wire() {
+    let mut events = story();
+    events.push(pick("ErasureRequested", 0));
+    events.push(pick("LegalHoldPlaced", 0));
+    let state = keten_domain::fold(&events);
+    let plan = keten_domain::coordinated_plan(&state, d("2026-05-01"));
+
+    let w = plan_to_proto(&plan);
+    assert!(w.omitted_classes.is_empty());
+    let e = w.erasure.as_ref().expect("the pending request");
+    assert_eq!(e.requester_role(), v1::MemberRole::Parent);
+    assert_eq!(
+        e.due,
+        Some(v1::Date {
+            year: 2026,
+            month: 6,
+            day: 2
+        })
+    );
+    assert_eq!(w.legal_holds.len(), 1);
+    assert_eq!(w.legal_holds[0].hold_id, "hold-om-1");
+    assert_eq!(
+        w.legal_holds[0].ground(),
+        v1::LegalGround::CriminalInvestigation
+    );
+    assert!(
+        w.warnings
+            .iter()
+            .any(|x| x.kind() == v1::WarningKind::ErasureDeadline)
+    );
+    assert!(
+        w.members
+            .iter()
+            .all(|m| m.intellectual_disability.is_some())
+    );
+
+    let police = keten_domain::redact(plan, keten_domain::readable(PartnerKind::Police));
+    let w = redacted_to_proto(&police);
+    assert_eq!(
+        w.omitted_classes().collect::<Vec<_>>(),
+        vec![
+            v1::DataClass::Health,
+            v1::DataClass::School,
+            v1::DataClass::Finances,
+            v1::DataClass::Social
+        ]
+    );
+    assert!(
+        w.members
+            .iter()
+            .all(|m| m.intellectual_disability.is_none())
+    );
+    assert!(w.escalation.is_some());
+    let other = keten_domain::redact(
+        keten_domain::coordinated_plan(&state, d("2026-05-01")),
+        keten_domain::readable(PartnerKind::Other),
+    );
+    let w = redacted_to_proto(&other);
+    assert!(w.escalation.is_none() && w.members.is_empty());
+    let o = w.outcomes.unwrap();
+    assert_eq!(
+        (o.police_contacts_before, o.escalations, o.nuisance_reports),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn an_erased_family_reaches_the_wire_as_erased() {
+    let mut events = story();
+    events.push(pick("ErasureRequested", 0));
+    events.push(pick("FamilyErased", 0));
+    let state = keten_domain::fold(&events);
+    let w = plan_to_proto(&keten_domain::coordinated_plan(&state, d("2026-05-01")));
+    assert_eq!(w.phase(), v1::Phase::Erased);
+    assert_eq!(w.family_id.as_deref(), Some("fam-0192e4a1"));
+    assert!(w.members.is_empty() && w.goals.is_empty() && w.warnings.is_empty());
+    let erased = w.erased.unwrap();
+    assert_eq!(
+        erased.ground.unwrap().ground,
+        Some(v1::erasure_ground::Ground::Request(
+            v1::erasure_ground::Request {
+                requested_on: Some(v1::Date {
+                    year: 2026,
+                    month: 3,
+                    day: 2
+                }),
+                requester_role: v1::MemberRole::Parent.into(),
+            }
+        ))
+    );
+}
+
+#[test]
+fn an_erasure_ground_must_be_set_and_whole() {
+    check(
+        "FamilyErased",
+        |e| case_mut!(e, FamilyErased).ground = None,
+        "family_erased.ground",
+        rule::MUST_BE_SET,
+    );
+    check(
+        "FamilyErased",
+        |e| {
+            if let Some(v1::erasure_ground::Ground::Request(r)) =
+                &mut case_mut!(e, FamilyErased).ground.as_mut().unwrap().ground
+            {
+                r.requester_role = 0;
+            }
+        },
+        "family_erased.ground.request.requester_role",
+        rule::MUST_NOT_BE_UNSPECIFIED,
+    );
+    check(
+        "LegalHoldPlaced",
+        |e| case_mut!(e, LegalHoldPlaced).ground = 0,
+        "legal_hold_placed.ground",
+        rule::MUST_NOT_BE_UNSPECIFIED,
+    );
+    check(
+        "ErasureRequested",
+        |e| case_mut!(e, ErasureRequested).requester = String::new(),
+        "erasure_requested.requester",
+        rule::MUST_BE_AN_ID,
     );
 }
