@@ -22,20 +22,23 @@ use crate::zrm::{Zrm2010Domain, Zrm2017Domain, ZrmScores, ZrmVersion};
 pub enum DataClass {
     /// Who is in the family: members, roles, birth years.
     Identity,
-    /// The plan's frame: phase, partners, family manager, lead, dates, reviews, transparency,
-    /// monitoring, and goals and actions in the parenting and safety domains.
+    /// The plan's frame: type, partners, family manager, lead, dates, reviews, transparency,
+    /// monitoring, erasure requests and legal holds, goals and actions in the parenting and
+    /// safety domains, and domestic-relations ZRM scores.
     Plan,
     /// The escalation ladder and chain escalations.
     Escalation,
-    /// Police contacts, nuisance reports and the justice and nuisance domain.
+    /// Police contacts, nuisance reports, the justice and nuisance domain and justice ZRM
+    /// scores.
     Police,
-    /// Health: the health domain, an intellectual disability, health ZRM scores.
+    /// Health: the health domain, an intellectual disability flag (and the family manager's
+    /// reason, which exists only for one), health, substance-use and ADL ZRM scores.
     Health,
     /// Housing: the housing domain and housing ZRM scores.
     Housing,
-    /// School and work: the school and work domain.
+    /// School and work: the school and work domain, work/education and time-use ZRM scores.
     School,
-    /// Finances: debts, income, the finances domain.
+    /// Finances: debts, income, the finances domain and finances ZRM scores.
     Finances,
     /// The social network domain and social ZRM scores.
     Social,
