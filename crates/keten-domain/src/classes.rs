@@ -389,6 +389,11 @@ pub struct Redacted {
 /// - Warnings about anything hidden (a goal, an action, a member, a flag). Figures computed
 ///   over goals and actions (goals achieved, actions on time, chain escalations) are counted
 ///   again over what stays, so that a count does not betray a hidden goal either.
+///
+/// Known limits: free text is not classified (an escalation's reason may mention a hidden
+/// matter; its author answers for that), and the *absence* of a "member without help" warning
+/// can hint that a member gets help the reader cannot see; showing a false warning instead
+/// would mislead the coordinator who acts on it.
 pub fn redact(mut plan: Plan, allowed: ClassSet) -> Redacted {
     use DataClass as C;
     let may = |c: DataClass| allowed.contains(c);
