@@ -52,10 +52,7 @@ pub enum Error {
     /// further (EFBIG: a file-size limit). Nothing of the append that met it was stored or
     /// acknowledged, the log on disk is intact, and appends go through again once there is room:
     /// no reopen needed.
-    #[error(
-        "storage full: no room to write {path} ({source}); nothing of this append was stored, \
-         and appends resume once space is freed"
-    )]
+    #[error("storage full: no room to write {path}: {source}")]
     StorageFull {
         path: PathBuf,
         #[source]

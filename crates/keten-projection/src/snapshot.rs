@@ -131,11 +131,21 @@ pub(crate) fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(TMP_NAME);
     let target = path_in(dir);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        // A snapshot that cannot be written (a full disk) leaves the previous one in place and
+        // no half-written file holding on to the space; the caller warns and a later snapshot
+        // tries again. The temporary file is never read.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
+    std::fs::rename(&tmp, &target).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(&target, e)
+    })?;
     // The rename is durable only once the directory is.
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
