@@ -423,16 +423,11 @@ async fn the_plan_as_of_every_position_is_the_plan_the_watch_streamed_then() {
         .await
         .unwrap();
 
-    let coordinator = server
-        .session(
-            scenario::MUNICIPALITY,
-            scenario::COORDINATOR,
-            Role::Coordinator,
-        )
-        .await;
-    let mut watch = coordinator
+    // The auditor watches: it sees every class, as the as-of answers do.
+    let watcher = auditor(&server).await;
+    let mut watch = watcher
         .coordination()
-        .watch_family_plan(coordinator.request(v1::WatchFamilyPlanRequest {
+        .watch_family_plan(watcher.request(v1::WatchFamilyPlanRequest {
             family_id: fam.to_string(),
         }))
         .await

@@ -322,7 +322,7 @@ async fn grpc(
     let log = NatsLog::connect(&servers.url(), opts)
         .await
         .context("keten NatsLog for gRPC")?;
-    let (url, stop, server) = crate::server::start(Arc::new(log), pki).await?;
+    let (url, stop, server) = crate::server::start(Arc::new(log), pki, None).await?;
     let duration = Duration::from_secs_f64(args.seconds);
     let barrier = Arc::new(tokio::sync::Barrier::new(clients));
     let mut tasks = Vec::new();

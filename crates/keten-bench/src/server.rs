@@ -152,7 +152,7 @@ async fn grpc(
 ) -> Result<Measured> {
     let log = FileLog::open(dir.join("log"), FileLogOptions::default()).await?;
     let store: Arc<dyn EventStore> = Arc::new(log.clone());
-    let (url, stop_tx, server) = start(store, pki).await?;
+    let (url, stop_tx, server) = start(store, pki, None).await?;
     let barrier = Arc::new(tokio::sync::Barrier::new(clients));
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -180,11 +180,16 @@ async fn grpc(
     Ok(m)
 }
 
+/// What privacy costs, when a benchmark measures it: the key store and the access log's store.
+/// `None` runs the server with encryption and the access log turned off.
+pub(crate) type Privacy = Option<(Arc<dyn keten_keys::KeyStore>, Arc<dyn EventStore>)>;
+
 /// The real `keten_server::serve` on `store`, on a free loopback port, with the one benchmark
 /// partner of `pki`: its URL, the switch that stops it, and its task.
 pub(crate) async fn start(
     store: Arc<dyn EventStore>,
     pki: &Path,
+    privacy: Privacy,
 ) -> Result<(
     String,
     oneshot::Sender<()>,
@@ -204,17 +209,32 @@ pub(crate) async fn start(
             name: "Politie (benchmark)".into(),
             certificate: PARTNER.into(),
             roles: vec![Role::PartnerSystem],
+            municipality: Some("Benchmark".into()),
         }],
         snapshot_dir: None,
         data_dir: None,
         read_wait: Duration::from_secs(5),
         proofs: None,
+        privacy: keten_server::config::PrivacyConfig {
+            encryption: privacy.is_some(),
+            access_log: privacy.is_some(),
+            ..Default::default()
+        },
+    };
+    let (keys, access) = match privacy {
+        Some((keys, access)) => (Some(keys), Some(access)),
+        None => (None, None),
+    };
+    let stores = keten_server::Stores {
+        log: store,
+        keys,
+        access,
     };
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(keten_server::serve(
         settings,
-        store,
+        stores,
         move |b| {
             let _ = ready_tx.send(b.grpc);
         },

@@ -68,6 +68,11 @@ impl AsOfCache {
         Ok(view)
     }
 
+    /// Drops the family's marks: after its erasure nothing of it may stay in memory.
+    pub fn forget(&self, family: &FamilyId) {
+        self.families.lock().expect("not poisoned").remove(family);
+    }
+
     /// How many marks are held, over all families (for tests and the benchmark).
     pub fn marks(&self) -> usize {
         self.families

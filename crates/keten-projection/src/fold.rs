@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use keten_domain::{Event, FamilyId, FamilyState, Plan, coordinated_plan};
+use keten_domain::{Event, FamilyId, FamilyState, PartnerId, Plan, coordinated_plan};
 use keten_log::{CommitTime, EventId, GlobalPosition, RecordedEvent, StreamVersion};
 
 use crate::error::{Error, Result};
@@ -23,6 +23,9 @@ pub struct FamilyView {
     pub position: GlobalPosition,
     /// When the log committed the family's last folded event.
     pub committed_at: CommitTime,
+    /// The partner that published the family's first event (from its metadata, which is
+    /// stored in clear): the family belongs to that partner's municipality.
+    pub registered_by: Option<PartnerId>,
 }
 
 impl FamilyView {
@@ -33,7 +36,8 @@ impl FamilyView {
 
     /// The view after the family's first event.
     pub(crate) fn start(family: FamilyId, rec: &RecordedEvent, event: &Event) -> Result<Self> {
-        if rec.version != StreamVersion(0) {
+        // An erased family's earlier events no longer open: its view starts at the erasure.
+        if rec.version != StreamVersion(0) && !is_erasure(event) {
             return Err(fold_error(
                 rec,
                 format!(
@@ -42,12 +46,16 @@ impl FamilyView {
                 ),
             ));
         }
+        let registered_by = serde_json::from_slice::<stored::EventMetadata>(&rec.metadata)
+            .ok()
+            .map(|m| m.partner);
         let mut view = FamilyView {
             family,
             state: FamilyState::default(),
             version: rec.version,
             position: rec.position,
             committed_at: rec.committed_at,
+            registered_by,
         };
         view.evolve(rec, event)?;
         Ok(view)
@@ -55,7 +63,9 @@ impl FamilyView {
 
     /// Folds the family's next event; it must directly follow the last one.
     pub(crate) fn advance(&mut self, rec: &RecordedEvent, event: &Event) -> Result<()> {
-        if rec.version.0 != self.version.0 + 1 || rec.position <= self.position {
+        let follows = rec.version.0 == self.version.0 + 1
+            || (is_erasure(event) && rec.version > self.version);
+        if !follows || rec.position <= self.position {
             return Err(fold_error(
                 rec,
                 format!(
@@ -99,9 +109,15 @@ impl FamilyView {
                 format!("it registers family `{family_id}` in another family's stream"),
             ));
         }
+        // On `FamilyErased` the domain leaves nothing of the family in the state (and so in
+        // the snapshot made from it) but the erasure itself.
         self.state.evolve(event);
         Ok(())
     }
+}
+
+fn is_erasure(event: &Event) -> bool {
+    event.type_name() == crate::sealed::ERASED_TYPE
 }
 
 pub(crate) fn fold_error(rec: &RecordedEvent, reason: String) -> Error {
@@ -140,7 +156,7 @@ pub(crate) fn apply(views: &mut Views, rec: &RecordedEvent, event: &Event) -> Re
 
 /// Decodes and folds, as the whole-log folds do. `None` for a stream that is not a family's.
 pub(crate) fn decode_for_fold(rec: &RecordedEvent) -> Result<Option<Event>> {
-    if stored::family_str(rec.stream.as_str()).is_none() {
+    if stored::family_str(rec.stream.as_str()).is_none() || crate::sealed::is_erased(rec) {
         return Ok(None);
     }
     stored::decode_payload(rec).map(|env| Some(env.event))

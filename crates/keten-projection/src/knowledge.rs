@@ -100,6 +100,9 @@ async fn for_each(
     mut f: impl FnMut(&keten_log::RecordedEvent, &keten_domain::Event) -> Result<()>,
 ) -> Result<()> {
     for_each_event(store, family, StreamVersion(0), Until::Latest, |rec| {
+        if crate::sealed::is_erased(rec) {
+            return Ok(());
+        }
         let event = stored::decode_payload(rec)?.event;
         f(rec, &event)
     })

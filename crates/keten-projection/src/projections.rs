@@ -270,6 +270,18 @@ impl Projections {
             .cloned()
     }
 
+    /// The erased families, in family id order.
+    pub fn erased_families(&self) -> Vec<Arc<FamilyView>> {
+        self.inner
+            .views
+            .read()
+            .expect("views lock")
+            .values()
+            .filter(|v| v.state.is_erased())
+            .cloned()
+            .collect()
+    }
+
     /// How many families the projection holds.
     pub fn family_count(&self) -> usize {
         self.inner.views.read().expect("views lock").len()
@@ -282,6 +294,18 @@ impl Projections {
         filter: &ListFilter,
         today: NaiveDate,
         page: PageRequest,
+    ) -> Page<Arc<FamilyView>> {
+        self.list_where(filter, today, page, |_| true)
+    }
+
+    /// [`Projections::list`] of the families `keep` accepts: the caller's own rules (what a
+    /// caller may see), applied before paging so that every page is full.
+    pub fn list_where(
+        &self,
+        filter: &ListFilter,
+        today: NaiveDate,
+        page: PageRequest,
+        mut keep: impl FnMut(&FamilyView) -> bool,
     ) -> Page<Arc<FamilyView>> {
         let size = page.size.max(1);
         let lower = match &page.after {
@@ -303,6 +327,9 @@ impl Projections {
         let mut items = Vec::new();
         let mut more = false;
         for view in candidates {
+            if !keep(&view) {
+                continue;
+            }
             if let Some(kind) = filter.warning
                 && !view.plan(today).warnings.iter().any(|w| w.kind == kind)
             {

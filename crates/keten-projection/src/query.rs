@@ -113,6 +113,9 @@ pub(crate) fn fold_one(
     family: &FamilyId,
     rec: &RecordedEvent,
 ) -> Result<()> {
+    if crate::sealed::is_erased(rec) {
+        return Ok(());
+    }
     let event = stored::decode_payload(rec)?.event;
     match view {
         Some(v) => v.advance(rec, &event),

@@ -80,6 +80,8 @@ struct ViewOut<'a> {
     version: u64,
     position: u64,
     committed_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registered_by: Option<&'a PartnerId>,
     state: &'a FamilyState,
 }
 
@@ -89,6 +91,8 @@ struct ViewIn {
     version: u64,
     position: u64,
     committed_at: u64,
+    #[serde(default)]
+    registered_by: Option<PartnerId>,
     state: StateM,
 }
 
@@ -101,6 +105,7 @@ pub(crate) fn write(dir: &Path, anchor: Anchor, views: &[Arc<FamilyView>]) -> Re
             version: v.version.0,
             position: v.position.0,
             committed_at: v.committed_at.0,
+            registered_by: v.registered_by.as_ref(),
             state: &v.state,
         };
         serde_json::to_writer(&mut body, &out).map_err(|e| Error::Snapshot {
@@ -301,6 +306,7 @@ fn parse_lines(body: &[u8]) -> std::result::Result<Vec<FamilyView>, String> {
                                 version: StreamVersion(v.version),
                                 position: GlobalPosition(v.position),
                                 committed_at: CommitTime(v.committed_at),
+                                registered_by: v.registered_by,
                             })
                         })
                         .collect()

@@ -1,6 +1,7 @@
 //! `Audit`: the events as stored, the plan as it stood, the integrity of the log.
 //!
-//! Only auditors and coordinators read here: the history names every person who acted.
+//! Only auditors read here: the history names every person who acted. Every call is an access
+//! (a replay, a verification, a read of the access log) and is recorded as one.
 
 use std::sync::Arc;
 
@@ -14,7 +15,11 @@ use keten_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use keten_access::AccessAction;
+use keten_domain::classes::ClassSet;
+
 use crate::App;
+use crate::access_log::Access;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::wire;
@@ -66,7 +71,9 @@ impl Audit for AuditService {
             .as_deref()
             .map(|f| wire::family_id(f, "family_id"))
             .transpose()?;
-        crate::access_log(&caller, "ReadAll", family.as_ref());
+        let access = Access::new("Audit.ReadAll", AccessAction::Replay, family.as_ref())
+            .classes(ClassSet::ALL);
+        self.app.record_access(&caller, access).await?;
         let time = |t: Option<&prost_types::Timestamp>, field| {
             t.map(|t| wire::commit_time(t, field)).transpose()
         };
@@ -95,7 +102,8 @@ impl Audit for AuditService {
         request: Request<v1::GetCheckpointRequest>,
     ) -> Result<Response<v1::GetCheckpointResponse>, Status> {
         let caller = self.auditor(&request)?;
-        crate::access_log(&caller, "GetCheckpoint", None);
+        let access = Access::new("Audit.GetCheckpoint", AccessAction::Verify, None);
+        self.app.record_access(&caller, access).await?;
         let signed = self.proofs()?.checkpoint(request.get_ref().fresh).await?;
         Ok(Response::new(v1::GetCheckpointResponse {
             checkpoint: Some(checkpoint_to_proto(&signed)),
@@ -114,7 +122,8 @@ impl Audit for AuditService {
         request: Request<v1::ProveConsistencyRequest>,
     ) -> Result<Response<v1::ProveConsistencyResponse>, Status> {
         let caller = self.auditor(&request)?;
-        crate::access_log(&caller, "ProveConsistency", None);
+        let access = Access::new("Audit.ProveConsistency", AccessAction::Verify, None);
+        self.app.record_access(&caller, access).await?;
         let req = request.into_inner();
         let (new_size, proof, signed) = self
             .proofs()?
@@ -127,6 +136,45 @@ impl Audit for AuditService {
             checkpoint: signed.as_ref().map(checkpoint_to_proto),
         }))
     }
+
+    async fn read_access_log(
+        &self,
+        request: Request<v1::ReadAccessLogRequest>,
+    ) -> Result<Response<v1::ReadAccessLogResponse>, Status> {
+        Ok(Response::new(self.access_records(request).await?))
+    }
+
+    async fn access_report(
+        &self,
+        request: Request<v1::AccessReportRequest>,
+    ) -> Result<Response<v1::AccessReportResponse>, Status> {
+        Ok(Response::new(self.access_report(request).await?))
+    }
+}
+
+/// An event for the auditor: decoded, or, of an erased family, what is left of it in clear
+/// (who published what type when), with `erased` set.
+fn recorded_to_proto(rec: &keten_log::RecordedEvent) -> Result<v1::StoredEvent> {
+    if !keten_projection::sealed::is_erased(rec) {
+        return Ok(stored_to_proto(&stored::decode(rec)?));
+    }
+    let meta: stored::EventMetadata = serde_json::from_slice(&rec.metadata)
+        .map_err(|e| Error::Internal(format!("metadata at position {}: {e}", rec.position)))?;
+    Ok(v1::StoredEvent {
+        event_id: rec.id.to_string(),
+        version: rec.version.0,
+        position: rec.position.0,
+        committed_at: Some(wire::timestamp(rec.committed_at)),
+        partner_id: meta.partner.to_string(),
+        partner_kind: v1::PartnerKind::from(meta.partner_kind) as i32,
+        person_id: meta.person.to_string(),
+        role: v1::Role::from(meta.role) as i32,
+        correlation_id: meta.correlation_id,
+        schema: 0,
+        event: None,
+        erased: true,
+        event_type: rec.event_type.as_str().to_owned(),
+    })
 }
 
 fn stored_to_proto(s: &stored::StoredEvent) -> v1::StoredEvent {
@@ -142,6 +190,8 @@ fn stored_to_proto(s: &stored::StoredEvent) -> v1::StoredEvent {
         correlation_id: s.metadata.correlation_id.clone(),
         schema: u32::from(s.envelope.schema),
         event: Some(convert::event_to_proto(&s.envelope.event)),
+        erased: false,
+        event_type: s.envelope.event.type_name().to_owned(),
     }
 }
 
@@ -192,17 +242,15 @@ async fn read_all(
             .iter()
             .filter(|r| r.position <= head && filter.keeps(r))
         {
-            let s = stored::decode(rec)?;
+            let event = recorded_to_proto(rec)?;
             if filter
                 .partner
                 .as_ref()
-                .is_some_and(|p| *p != s.metadata.partner.to_string())
+                .is_some_and(|p| *p != event.partner_id)
             {
                 continue;
             }
-            let item = v1::ReadAllResponse {
-                event: Some(stored_to_proto(&s)),
-            };
+            let item = v1::ReadAllResponse { event: Some(event) };
             if tx.send(Ok(item)).await.is_err() {
                 // The caller has gone.
                 return Ok(());
@@ -218,6 +266,38 @@ async fn read_all(
     }
 }
 
+fn access_error(e: keten_access::AccessError) -> Error {
+    Error::Internal(format!("access log: {e}"))
+}
+
+fn access_record_to_proto(l: &keten_access::Logged) -> v1::AccessRecord {
+    let r = &l.record;
+    let (granted, refusal) = match &r.result {
+        keten_access::AccessResult::Granted => (true, None),
+        keten_access::AccessResult::Refused { reason } => (false, Some(reason.clone())),
+    };
+    v1::AccessRecord {
+        position: l.position.0,
+        at: Some(convert::timestamp_from_micros(
+            u64::try_from(r.at.timestamp_micros()).unwrap_or(0),
+        )),
+        person: r.person.to_string(),
+        role: v1::Role::from(r.role) as i32,
+        partner_id: r.partner.to_string(),
+        partner_kind: v1::PartnerKind::from(r.partner_kind) as i32,
+        partner_name: r.partner_name.clone(),
+        family_id: r.family.as_ref().map(|f| f.to_string()),
+        classes: r.classes.iter().map(|c| c.as_str().to_owned()).collect(),
+        action: r.action.as_str().to_owned(),
+        method: r.method.clone(),
+        purpose: r.purpose.clone(),
+        granted,
+        refusal,
+        emergency: r.emergency.clone(),
+        families_returned: r.families_returned,
+    }
+}
+
 fn checkpoint_to_proto(signed: &keten_proof::SignedCheckpoint) -> v1::Checkpoint {
     v1::Checkpoint {
         note: signed.to_note(),
@@ -230,9 +310,9 @@ fn checkpoint_to_proto(signed: &keten_proof::SignedCheckpoint) -> v1::Checkpoint
 impl AuditService {
     fn auditor<T>(&self, request: &Request<T>) -> Result<Caller> {
         let caller = self.app.directory.caller(request)?;
-        if !matches!(caller.actor.role, Role::Auditor | Role::Coordinator) {
+        if caller.actor.role != Role::Auditor {
             return Err(Error::PermissionDenied(format!(
-                "the audit service is for auditors and coordinators, not {}",
+                "the audit service is for auditors, not {}",
                 caller.actor.role
             )));
         }
@@ -251,7 +331,8 @@ impl AuditService {
         request: Request<v1::ProveInclusionRequest>,
     ) -> Result<v1::ProveInclusionResponse> {
         let caller = self.auditor(&request)?;
-        crate::access_log(&caller, "ProveInclusion", None);
+        let access = Access::new("Audit.ProveInclusion", AccessAction::Verify, None);
+        self.app.record_access(&caller, access).await?;
         let req = request.into_inner();
         let proofs = self.proofs()?;
         let position = match req.event {
@@ -277,9 +358,10 @@ impl AuditService {
             }
         };
         let (tree_size, path, signed) = proofs.inclusion(position, req.tree_size).await?;
+        // As stored: the proof covers the stored bytes, ciphertext and all.
         let event = self
             .app
-            .store
+            .raw
             .read_all(
                 ReadFrom::At(GlobalPosition(position)),
                 Direction::Forward,
@@ -308,6 +390,88 @@ impl AuditService {
         })
     }
 
+    async fn access_records(
+        &self,
+        request: Request<v1::ReadAccessLogRequest>,
+    ) -> Result<v1::ReadAccessLogResponse> {
+        let caller = self.auditor(&request)?;
+        let req = request.into_inner();
+        let family = req
+            .family_id
+            .as_deref()
+            .map(|f| wire::family_id(f, "family_id"))
+            .transpose()?;
+        let limit = match req.max_count as usize {
+            0 => HISTORY_DEFAULT,
+            n => n.min(HISTORY_MAX),
+        };
+        let access = Access::new("Audit.ReadAccessLog", AccessAction::Read, family.as_ref());
+        self.app.record_access(&caller, access).await?;
+        let log = self.app.access_log()?;
+        let from = GlobalPosition(req.from_position);
+        let (logged, more) = match &family {
+            Some(f) => {
+                let all: Vec<_> = log
+                    .for_family(f)
+                    .await
+                    .map_err(access_error)?
+                    .into_iter()
+                    .filter(|l| l.position >= from)
+                    .collect();
+                let more = all.len() > limit;
+                (all.into_iter().take(limit).collect::<Vec<_>>(), more)
+            }
+            None => {
+                let page = log.read(Some(from), limit).await.map_err(access_error)?;
+                let more = page.len() == limit;
+                (page, more)
+            }
+        };
+        let next_from_position = more
+            .then(|| logged.last().map(|l| l.position.0 + 1))
+            .flatten();
+        let records = logged
+            .iter()
+            .filter(|l| !req.emergency_only || l.record.emergency.is_some())
+            .map(access_record_to_proto)
+            .collect();
+        Ok(v1::ReadAccessLogResponse {
+            records,
+            next_from_position,
+        })
+    }
+
+    async fn access_report(
+        &self,
+        request: Request<v1::AccessReportRequest>,
+    ) -> Result<v1::AccessReportResponse> {
+        let caller = self.auditor(&request)?;
+        let req = request.into_inner();
+        let family = wire::family_id(&req.family_id, "family_id")?;
+        let language = match v1::ReportLanguage::try_from(req.language) {
+            Ok(v1::ReportLanguage::English) => keten_access::Language::English,
+            Ok(_) => keten_access::Language::Dutch,
+            Err(_) => {
+                return Err(Error::InvalidArgument {
+                    field: "language".into(),
+                    description: format!("unknown value {}", req.language),
+                });
+            }
+        };
+        let access = Access::new("Audit.AccessReport", AccessAction::Read, Some(&family));
+        self.app.record_access(&caller, access).await?;
+        let logged = self
+            .app
+            .access_log()?
+            .for_family(&family)
+            .await
+            .map_err(access_error)?;
+        Ok(v1::AccessReportResponse {
+            text: keten_access::report(&family, &logged, language),
+            records: logged.iter().map(access_record_to_proto).collect(),
+        })
+    }
+
     async fn history(
         &self,
         request: Request<v1::ReadFamilyHistoryRequest>,
@@ -315,7 +479,13 @@ impl AuditService {
         let caller = self.auditor(&request)?;
         let req = request.into_inner();
         let family = wire::family_id(&req.family_id, "family_id")?;
-        crate::access_log(&caller, "ReadFamilyHistory", Some(&family));
+        let access = Access::new(
+            "Audit.ReadFamilyHistory",
+            AccessAction::Replay,
+            Some(&family),
+        )
+        .classes(ClassSet::ALL);
+        self.app.record_access(&caller, access).await?;
         let stream = stored::stream_id(&family);
         if self.app.store.stream_version(&stream).await?.is_none() {
             return Err(Error::NotFound(family.to_string()));
@@ -340,7 +510,7 @@ impl AuditService {
             .flatten();
         let mut events = Vec::with_capacity(page.len());
         for recorded in &page {
-            events.push(stored_to_proto(&stored::decode(recorded)?));
+            events.push(recorded_to_proto(recorded)?);
         }
         Ok(v1::ReadFamilyHistoryResponse {
             events,
@@ -355,7 +525,13 @@ impl AuditService {
         let caller = self.auditor(&request)?;
         let req = request.into_inner();
         let family = wire::family_id(&req.family_id, "family_id")?;
-        crate::access_log(&caller, "GetFamilyPlanAsOf", Some(&family));
+        let access = Access::new(
+            "Audit.GetFamilyPlanAsOf",
+            AccessAction::Replay,
+            Some(&family),
+        )
+        .classes(ClassSet::ALL);
+        self.app.record_access(&caller, access).await?;
         let (until, at) = match req.as_of {
             Some(AsOf::At(t)) => {
                 let t = wire::commit_time(&t, "at")?;
@@ -396,6 +572,9 @@ impl AuditService {
             _ => known,
         }
         .ok_or_else(|| Error::NotFound(family.to_string()))?;
+        if let Some(erased) = crate::erasure::erased_answer(&family, &view.state) {
+            return Err(erased);
+        }
         let differences = if req.show_differences {
             keten_projection::knowledge_difference(store, &family, cutoff)
                 .await?
@@ -428,8 +607,9 @@ impl AuditService {
         request: Request<v1::VerifyLogRequest>,
     ) -> Result<v1::VerifyLogResponse> {
         let caller = self.auditor(&request)?;
-        crate::access_log(&caller, "VerifyLog", None);
-        match self.app.store.verify().await {
+        let access = Access::new("Audit.VerifyLog", AccessAction::Verify, None);
+        self.app.record_access(&caller, access).await?;
+        match self.app.raw.verify().await {
             Ok(n) => Ok(v1::VerifyLogResponse {
                 intact: true,
                 events_verified: n,

@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 
 pub const PERSON_HEADER: &str = "x-keten-person";
 pub const ROLE_HEADER: &str = "x-keten-role";
+/// The purpose or legal ground of a call, recorded in the access log.
+pub const PURPOSE_HEADER: &str = "x-keten-purpose";
+/// "Break the glass": the reason a person reads a family outside need-to-know.
+pub const EMERGENCY_HEADER: &str = "x-keten-emergency";
 
 /// A configured partner organisation.
 #[derive(Debug, Clone)]
@@ -24,6 +28,7 @@ pub struct Partner {
     pub kind: PartnerKind,
     pub name: String,
     pub roles: Vec<Role>,
+    pub municipality: Option<String>,
 }
 
 /// The authenticated caller of one request.
@@ -31,31 +36,43 @@ pub struct Partner {
 pub struct Caller {
     pub partner: Arc<Partner>,
     pub actor: Actor,
+    /// What the call is for, as the caller says (`x-keten-purpose`).
+    pub purpose: Option<String>,
+    /// Why the caller reads outside need-to-know, if it does (`x-keten-emergency`).
+    pub emergency: Option<String>,
 }
 
-/// Certificate name → partner.
+/// Certificate name → partner, and partner id → partner.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     by_certificate: HashMap<String, Arc<Partner>>,
+    by_id: HashMap<PartnerId, Arc<Partner>>,
 }
 
 impl Directory {
     pub fn new(partners: &[PartnerConfig]) -> Self {
-        let by_certificate = partners
-            .iter()
-            .map(|p| {
-                (
-                    p.certificate.clone(),
-                    Arc::new(Partner {
-                        id: p.id.clone(),
-                        kind: p.kind,
-                        name: p.name.clone(),
-                        roles: p.roles.clone(),
-                    }),
-                )
-            })
-            .collect();
-        Self { by_certificate }
+        let mut by_certificate = HashMap::new();
+        let mut by_id = HashMap::new();
+        for p in partners {
+            let partner = Arc::new(Partner {
+                id: p.id.clone(),
+                kind: p.kind,
+                name: p.name.clone(),
+                roles: p.roles.clone(),
+                municipality: p.municipality.clone(),
+            });
+            by_certificate.insert(p.certificate.clone(), partner.clone());
+            by_id.insert(p.id.clone(), partner);
+        }
+        Self {
+            by_certificate,
+            by_id,
+        }
+    }
+
+    /// A configured partner by id.
+    pub fn by_id(&self, id: &PartnerId) -> Option<&Arc<Partner>> {
+        self.by_id.get(id)
     }
 
     /// The caller of `request`: partner from the certificate, actor from the metadata.
@@ -89,7 +106,12 @@ impl Directory {
             partner: partner.id.clone(),
             partner_kind: partner.kind,
         };
-        Ok(Caller { partner, actor })
+        Ok(Caller {
+            partner,
+            actor,
+            purpose: optional_header(request, PURPOSE_HEADER)?,
+            emergency: optional_header(request, EMERGENCY_HEADER)?,
+        })
     }
 
     /// The partner whose certificate made this connection.
@@ -123,6 +145,13 @@ fn header<'a, T>(request: &'a Request<T>, name: &str) -> Result<&'a str> {
         return Err(Error::Unauthenticated(format!("{name} is empty")));
     }
     Ok(text)
+}
+
+fn optional_header<T>(request: &Request<T>, name: &str) -> Result<Option<String>> {
+    if request.metadata().get(name).is_none() {
+        return Ok(None);
+    }
+    header(request, name).map(|text| Some(text.trim().to_owned()))
 }
 
 fn parse_role(s: &str) -> Option<Role> {

@@ -25,6 +25,44 @@ pub struct Config {
     pub partners: Vec<PartnerConfig>,
     /// Signed checkpoints of the log's Merkle tree; absent means the proof calls are refused.
     pub proofs: Option<ProofConfig>,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+/// Encryption at rest, the access log and retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Years after help ended that a family's file is kept before it shows as due for
+    /// destruction (the Jeugdwet's 20 by default).
+    #[serde(default = "default_retention_years")]
+    pub retention_years: u32,
+    /// Seal every family's payloads with its own key. Only a benchmark measuring its cost
+    /// turns it off.
+    #[serde(default = "yes")]
+    pub encryption: bool,
+    /// Record every access in the access log before answering. Only a benchmark measuring its
+    /// cost turns it off.
+    #[serde(default = "yes")]
+    pub access_log: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            retention_years: default_retention_years(),
+            encryption: true,
+            access_log: true,
+        }
+    }
+}
+
+fn default_retention_years() -> u32 {
+    keten_domain::privacy::Policy::default().retention_years
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The checkpoint signer. Relative paths are taken from the configuration file's directory.
@@ -73,6 +111,10 @@ pub struct PartnerConfig {
     pub certificate: String,
     /// The roles persons of this partner may act in.
     pub roles: Vec<Role>,
+    /// The municipality the partner works for. A coordinator sees the families in which a
+    /// partner of its own municipality takes part.
+    #[serde(default)]
+    pub municipality: Option<String>,
 }
 
 impl Config {

@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use keten_log::GlobalPosition;
-use keten_proto::convert;
 use keten_proto::v1::{self, coordination_server::Coordination};
 use tonic::{Request, Response, Status};
 
+use keten_access::AccessAction;
+
 use crate::App;
+use crate::access_log::Access;
+use crate::erasure::is_erased;
 use crate::error::{Error, Result};
 use crate::wire;
 
@@ -43,6 +46,13 @@ impl Coordination for CoordinationService {
     ) -> Result<Response<WatchStream>, Status> {
         Ok(Response::new(self.watch(request).await?))
     }
+
+    async fn erase_family(
+        &self,
+        request: Request<v1::EraseFamilyRequest>,
+    ) -> Result<Response<v1::EraseFamilyResponse>, Status> {
+        Ok(Response::new(self.erase(request).await?))
+    }
 }
 
 impl CoordinationService {
@@ -50,18 +60,18 @@ impl CoordinationService {
         &self,
         request: Request<v1::GetFamilyPlanRequest>,
     ) -> Result<v1::GetFamilyPlanResponse> {
+        const METHOD: &str = "Coordination.GetFamilyPlan";
         let caller = self.app.directory.caller(&request)?;
         let req = request.into_inner();
         let family = wire::family_id(&req.family_id, "family_id")?;
-        crate::access_log(&caller, "GetFamilyPlan", Some(&family));
         self.app.wait_for(req.min_position).await?;
-        let view = self
-            .app
-            .projections
-            .family(&family)
-            .ok_or_else(|| Error::NotFound(family.to_string()))?;
+        let view = self.app.projections.family(&family);
+        let sight = self.app.sight(&caller, view.as_deref());
+        let access = Access::new(METHOD, AccessAction::Read, Some(&family)).sight(sight);
+        self.app.record_access(&caller, access).await?;
+        let view = self.app.visible(&family, view, sight)?;
         Ok(v1::GetFamilyPlanResponse {
-            plan: Some(convert::plan_to_proto(&view.plan(crate::today()))),
+            plan: Some(self.app.plan_to_proto(&view, sight, crate::today())),
             version: view.version.0,
             last_position: view.position.0,
             position: self.app.position().max(view.position.0),
@@ -72,28 +82,56 @@ impl CoordinationService {
         &self,
         request: Request<v1::ListFamiliesRequest>,
     ) -> Result<v1::ListFamiliesResponse> {
+        const METHOD: &str = "Coordination.ListFamilies";
         let caller = self.app.directory.caller(&request)?;
         let req = request.into_inner();
-        crate::access_log(&caller, "ListFamilies", None);
         self.app.wait_for(req.min_position).await?;
-        crate::list::list_families(&self.app, req)
+        let response = crate::list::list_families(&self.app, &caller, req)?;
+        let access = Access::new(METHOD, AccessAction::Search, None)
+            .classes(keten_domain::classes::readable(caller.actor.partner_kind))
+            .families_returned(response.families.len());
+        self.app.record_access(&caller, access).await?;
+        Ok(response)
     }
 
     async fn watch(&self, request: Request<v1::WatchFamilyPlanRequest>) -> Result<WatchStream> {
+        const METHOD: &str = "Coordination.WatchFamilyPlan";
         let caller = self.app.directory.caller(&request)?;
         let req = request.into_inner();
         let family = wire::family_id(&req.family_id, "family_id")?;
-        crate::access_log(&caller, "WatchFamilyPlan", Some(&family));
+        // Judged on the projection as far as the log is now, so that a family just published
+        // to is not refused as unknown.
+        if let Some(head) = self.app.store.head().await? {
+            self.app.wait_for(Some(head.0)).await?;
+        }
+        let view = self.app.projections.family(&family);
+        let sight = self.app.sight(&caller, view.as_deref());
+        let access = Access::new(METHOD, AccessAction::Read, Some(&family)).sight(sight);
+        self.app.record_access(&caller, access).await?;
+        self.app.visible(&family, view, sight)?;
         let watch = keten_projection::watch_family(self.app.store.clone(), family).await?;
         let mut stopping = self.app.stopping.clone();
+        let app = self.app.clone();
         let stream = watch
-            .map(|item| {
-                item.map(|view| v1::WatchFamilyPlanResponse {
-                    plan: Some(convert::plan_to_proto(&view.plan(crate::today()))),
-                    version: view.version.0,
-                    last_position: view.position.0,
-                })
-                .map_err(|e| Status::from(Error::from(e)))
+            // The rules are applied again at every change: a partner that leaves the family,
+            // or a family that is erased, ends the watch.
+            .take_while(move |item| {
+                let keep = match item {
+                    Ok(view) => !app.sight(&caller, Some(view)).is_denied() && !is_erased(view),
+                    Err(_) => true,
+                };
+                std::future::ready(keep)
+            })
+            .map({
+                let app = self.app.clone();
+                move |item| {
+                    item.map(|view| v1::WatchFamilyPlanResponse {
+                        plan: Some(app.plan_to_proto(&view, sight, crate::today())),
+                        version: view.version.0,
+                        last_position: view.position.0,
+                    })
+                    .map_err(|e| Status::from(Error::from(e)))
+                }
             })
             // A watch never ends by itself; on shutdown it must, or graceful shutdown waits for
             // it forever.
@@ -101,6 +139,17 @@ impl CoordinationService {
                 let _ = stopping.wait_for(|s| *s).await;
             });
         Ok(Box::pin(stream))
+    }
+
+    async fn erase(
+        &self,
+        request: Request<v1::EraseFamilyRequest>,
+    ) -> Result<v1::EraseFamilyResponse> {
+        let caller = self.app.directory.caller(&request)?;
+        let req = request.into_inner();
+        let family = wire::family_id(&req.family_id, "family_id")?;
+        let event_id = wire::event_id(&req.event_id, "event_id")?;
+        crate::erasure::erase(&self.app, &caller, &family, event_id).await
     }
 }
 

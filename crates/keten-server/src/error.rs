@@ -81,6 +81,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The call cannot be served now (e.g. its access record could not be written).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+
+    /// The server's configuration or the family's state rules the call out.
+    #[error("{0}")]
+    FailedPrecondition(String),
+
+    /// The family was erased: what the caller may know of it is when and on what ground.
+    #[error("{0}")]
+    Erased(String),
+
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -117,6 +129,9 @@ impl Error {
             }
             Self::Projection(_) => "PROJECTION_FAILED".into(),
             Self::NoProofs(_) => "PROOFS_NOT_CONFIGURED".into(),
+            Self::Unavailable(_) => "UNAVAILABLE".into(),
+            Self::FailedPrecondition(_) => "FAILED_PRECONDITION".into(),
+            Self::Erased(_) => "FAMILY_ERASED".into(),
             Self::Config(_) | Self::Tls(_) | Self::Io { .. } | Self::Internal(_) => {
                 "INTERNAL".into()
             }
@@ -135,7 +150,9 @@ impl Error {
             Self::WrongExpectedVersion { .. } => Code::Aborted,
             Self::IdempotencyConflict { .. } => Code::AlreadyExists,
             Self::NotFound(_) => Code::NotFound,
-            Self::NotYet { .. } => Code::Unavailable,
+            Self::NotYet { .. } | Self::Unavailable(_) => Code::Unavailable,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::Erased(_) => Code::NotFound,
             Self::Log(e) | Self::Projection(keten_projection::Error::Log(e)) => log_code(e),
             Self::Projection(
                 keten_projection::Error::Decode { .. } | keten_projection::Error::Fold { .. },

@@ -1,15 +1,24 @@
 //! `PartnerGateway`: check the caller, convert the request, publish, convert the answer back.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::{Stream, StreamExt};
+use keten_access::AccessAction;
+use keten_domain::classes::{ClassSet, classes_of, classes_of_in};
 use keten_domain::{Event, FamilyId};
-use keten_log::{EventId, ExpectedVersion, StreamVersion};
+use keten_log::{
+    EventId, ExpectedVersion, GlobalPosition, RecordedEvent, StreamVersion, SubscriptionFilter,
+};
 use keten_proto::convert;
 use keten_proto::v1::{self, expected_version::Kind, partner_gateway_server::PartnerGateway};
 use tonic::{Request, Response, Status};
 
 use crate::App;
+use crate::access_log::Access;
+use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::need_to_know::by_need;
 use crate::wire;
 
 pub struct Gateway {
@@ -29,7 +38,19 @@ impl PartnerGateway for Gateway {
         }
         outcome.map(Response::new).map_err(Status::from)
     }
+
+    type SubscribeStream = NotificationStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<Response<NotificationStream>, Status> {
+        Ok(Response::new(self.subscribe(request).await?))
+    }
 }
+
+type NotificationStream =
+    Pin<Box<dyn Stream<Item = Result<v1::Notification, Status>> + Send + 'static>>;
 
 impl Gateway {
     async fn publish(&self, request: Request<v1::PublishRequest>) -> Result<v1::PublishResponse> {
@@ -62,6 +83,23 @@ impl Gateway {
             position = r.last_position.0,
             "published"
         );
+        // Classified against the family as it stands now, so that an action is judged by its
+        // goal's life domain.
+        let classes = match self.app.projections.family(&family) {
+            Some(view) => events.iter().fold(ClassSet::EMPTY, |all, (_, e)| {
+                all.union(classes_of_in(&view.state, e))
+            }),
+            None => events
+                .iter()
+                .fold(ClassSet::EMPTY, |all, (_, e)| all.union(classes_of(e))),
+        };
+        let access = Access::new(
+            "PartnerGateway.Publish",
+            AccessAction::Create,
+            Some(&family),
+        )
+        .classes(classes);
+        self.app.record_access(&caller, access).await?;
         Ok(v1::PublishResponse {
             version: r.last_version.0,
             first_position: r.first_position.0,
@@ -70,6 +108,78 @@ impl Gateway {
             committed_at: Some(wire::timestamp(r.committed_at)),
         })
     }
+}
+
+impl Gateway {
+    /// Thin notifications from the raw log: they carry no payload, so they need no key, and an
+    /// erased family's `FamilyErased` flows like any other event.
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<NotificationStream> {
+        let caller = self.app.directory.caller(&request)?;
+        let req = request.into_inner();
+        let access = Access::new("PartnerGateway.Subscribe", AccessAction::Search, None);
+        self.app.record_access(&caller, access).await?;
+        let filter = SubscriptionFilter {
+            stream_prefix: Some(keten_projection::stored::STREAM_PREFIX.to_owned()),
+            event_types: Vec::new(),
+        };
+        let events = self
+            .app
+            .raw
+            .subscribe_all(req.after_position.map(GlobalPosition), filter)
+            .await?;
+        let app = self.app.clone();
+        let mut stopping = self.app.stopping.clone();
+        let stream = events
+            .then(move |item| {
+                let app = app.clone();
+                let caller = caller.clone();
+                async move {
+                    let rec = match item {
+                        Ok(rec) => rec,
+                        Err(e) => return Some(Err(Status::from(Error::from(e)))),
+                    };
+                    // Judged on the family as folded up to this event at least, so that a
+                    // partner that just joined is not passed over.
+                    if let Err(e) = app.projections.wait_for(rec.position, app.read_wait).await {
+                        return Some(Err(Status::from(Error::from(e))));
+                    }
+                    notification(&app, &caller, &rec).map(Ok)
+                }
+            })
+            .filter_map(std::future::ready)
+            .take_until(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// The notification of `rec` for `caller`, if the caller's partner takes part in the family
+/// now, or, for an erasure, ever took part in it.
+fn notification(app: &App, caller: &Caller, rec: &RecordedEvent) -> Option<v1::Notification> {
+    let family = keten_projection::stored::family_of(&rec.stream)?;
+    let view = app.projections.family(&family)?;
+    let erasure = rec.event_type.as_str() == keten_projection::sealed::ERASED_TYPE;
+    let told = if erasure || view.state.is_erased() {
+        erasure
+            && view
+                .state
+                .participations
+                .iter()
+                .any(|p| p.partner_id == caller.actor.partner)
+    } else {
+        by_need(&app.directory, caller, &view).is_some()
+    };
+    told.then(|| v1::Notification {
+        position: rec.position.0,
+        family_id: family.to_string(),
+        version: rec.version.0,
+        event_type: rec.event_type.as_str().to_owned(),
+        committed_at: Some(wire::timestamp(rec.committed_at)),
+    })
 }
 
 fn expected_version(expected: Option<v1::ExpectedVersion>) -> Result<ExpectedVersion> {

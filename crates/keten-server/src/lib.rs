@@ -4,19 +4,24 @@
 //!   [`audit`] (history, as-of plans, log verification) are thin: check the caller
 //!   ([`auth`]), convert the request (`keten_proto::convert`), call, convert back.
 //! - [`publish`] is where validation and append become one step.
+//! - [`need_to_know`] decides what a caller may see of a family; every service asks it, and
+//!   `access_log` records every access before the answer leaves.
 //! - [`error`] is the one place where errors become gRPC statuses.
 //! - [`serve`] wires the services, health, reflection, mTLS, metrics and graceful shutdown.
 //!
 //! API boundary: proto types stop at the service modules; the domain and the log never see them.
 
+mod access_log;
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod coordination;
+mod erasure;
 pub mod error;
 pub mod gateway;
 mod list;
 pub mod metrics;
+pub mod need_to_know;
 pub mod proofs;
 pub mod publish;
 mod serve;
@@ -27,16 +32,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use keten_domain::FamilyId;
 use keten_log::EventStore;
 use keten_projection::Projections;
 
 pub use error::{Error, Result};
-pub use serve::{Bound, Settings, serve};
+pub use serve::{Bound, Settings, Stores, serve};
 
 /// What every service shares.
 pub struct App {
+    /// The log as the services read and write it: families' payloads sealed on append and
+    /// opened on read (see `keten_projection::sealed`).
     pub store: Arc<dyn EventStore>,
+    /// The log as stored (ciphertext): what proofs and verification cover.
+    pub raw: Arc<dyn EventStore>,
+    /// Families' keys; `None` when encryption is turned off.
+    pub keys: Option<keten_keys::Keyring>,
+    /// The access log; `None` when turned off.
+    pub access: Option<keten_access::AccessLog>,
+    pub policy: keten_domain::privacy::Policy,
     pub projections: Projections,
     pub directory: auth::Directory,
     pub metrics: Arc<metrics::Metrics>,
@@ -53,21 +66,15 @@ pub struct App {
     pub as_of: keten_projection::AsOfCache,
 }
 
+/// The server's now, as chrono's UTC time (chrono's clock feature stays off: the domain must
+/// not read a clock, and features unify across the workspace).
+pub fn now_utc() -> chrono::DateTime<chrono::Utc> {
+    let micros = keten_log::CommitTime::now().0;
+    chrono::DateTime::from_timestamp_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+        .expect("the clock reads a time chrono can hold")
+}
+
 /// The server's today (UTC), for validation and for plans "as of now".
 pub fn today() -> NaiveDate {
     keten_projection::date_of(keten_log::CommitTime::now())
-}
-
-/// Every read and write is recorded with who did it (the issue: "recorded with every event and
-/// every read"); events carry it in their metadata, reads in this log line.
-fn access_log(caller: &auth::Caller, method: &str, family: Option<&FamilyId>) {
-    tracing::info!(
-        target: "keten::access",
-        method,
-        partner = %caller.actor.partner,
-        person = %caller.actor.person,
-        role = %caller.actor.role,
-        family = family.map(|f| f.as_str()).unwrap_or(""),
-        "read"
-    );
 }

@@ -6,18 +6,28 @@ use keten_proto::convert;
 use keten_proto::v1;
 
 use crate::App;
+use crate::auth::Caller;
 use crate::error::Result;
+use crate::need_to_know::by_need;
 use crate::wire;
 
 const PAGE_DEFAULT: usize = 100;
 const PAGE_MAX: usize = 1000;
 
-pub fn list_families(app: &App, req: v1::ListFamiliesRequest) -> Result<v1::ListFamiliesResponse> {
+/// Need-to-know applies as in a single read, without the broken glass: a list shows only the
+/// families the caller takes part in, and filters on what the caller may see (a warning about
+/// data the caller may not read neither shows nor matches).
+pub fn list_families(
+    app: &App,
+    caller: &Caller,
+    req: v1::ListFamiliesRequest,
+) -> Result<v1::ListFamiliesResponse> {
+    let warning = req
+        .warning_kind
+        .map(|k| convert::enum_from_proto::<v1::WarningKind, _>("warning_kind", k))
+        .transpose()?;
     let filter = ListFilter {
-        warning: req
-            .warning_kind
-            .map(|k| convert::enum_from_proto::<v1::WarningKind, _>("warning_kind", k))
-            .transpose()?,
+        warning: None,
         rung: req
             .rung
             .map(|r| convert::enum_from_proto::<v1::Rung, _>("rung", r))
@@ -41,13 +51,30 @@ pub fn list_families(app: &App, req: v1::ListFamiliesRequest) -> Result<v1::List
         n => n.min(PAGE_MAX),
     };
     let today = crate::today();
+    let mut plans = std::collections::HashMap::new();
     let page = app
         .projections
-        .list(&filter, today, PageRequest { after, size });
+        .list_where(&filter, today, PageRequest { after, size }, |view| {
+            if view.state.is_erased() {
+                return false;
+            }
+            let Some(classes) = by_need(&app.directory, caller, view) else {
+                return false;
+            };
+            let plan = keten_domain::plan::coordinated_plan_with(&view.state, today, &app.policy);
+            let redacted = keten_domain::classes::redact(plan, classes);
+            let keep = warning.is_none_or(|k| redacted.plan.warnings.iter().any(|w| w.kind == k));
+            if keep {
+                plans.insert(view.family.clone(), redacted);
+            }
+            keep
+        });
     let families = page
         .items
         .iter()
-        .map(|view| convert::summary_to_proto(&view.plan(today), view.version.0, view.position.0))
+        .map(|view| {
+            convert::summary_to_proto(&plans[&view.family].plan, view.version.0, view.position.0)
+        })
         .collect();
     Ok(v1::ListFamiliesResponse {
         families,

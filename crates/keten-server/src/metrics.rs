@@ -35,6 +35,8 @@ pub struct Metrics {
     /// Publishes that found the projection behind the family's stream, by what they did:
     /// `waited` for it to catch up, or `folded` the family from the log.
     pub projection_behind: Family<Labels, Counter>,
+    /// Records written to the access log.
+    pub access_records: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -54,6 +56,12 @@ impl Default for Metrics {
         let projection_lag = Gauge::default();
         let publish_retries = Counter::default();
         let projection_behind = Family::<Labels, Counter>::default();
+        let access_records = Counter::default();
+        registry.register(
+            "access_records",
+            "Records written to the access log (NEN 7513)",
+            access_records.clone(),
+        );
         registry.register(
             "appends",
             "Publish calls that appended events",
@@ -98,6 +106,7 @@ impl Default for Metrics {
             projection_lag,
             publish_retries,
             projection_behind,
+            access_records,
         }
     }
 }

@@ -42,6 +42,17 @@ pub struct Settings {
     pub read_wait: Duration,
     /// The checkpoint signer; `None` refuses the proof calls.
     pub proofs: Option<crate::config::ProofConfig>,
+    pub privacy: crate::config::PrivacyConfig,
+}
+
+/// The stores a server runs on: the event log, and beside it, never in it, the families' keys
+/// and the access log (with its own chain).
+pub struct Stores {
+    pub log: Arc<dyn EventStore>,
+    /// Required unless `[privacy] encryption = false`.
+    pub keys: Option<Arc<dyn keten_keys::KeyStore>>,
+    /// Required unless `[privacy] access_log = false`.
+    pub access: Option<Arc<dyn EventStore>>,
 }
 
 /// Where the server listens, known once the sockets are bound (port 0 picks one).
@@ -55,11 +66,49 @@ pub struct Bound {
 /// among them) finish, ends watch streams, and writes the projection's snapshot.
 pub async fn serve(
     settings: Settings,
-    store: Arc<dyn EventStore>,
+    stores: Stores,
     on_ready: impl FnOnce(&Bound),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let tls = tls_config(&settings.tls)?;
+    let raw = stores.log;
+    let keys = match (settings.privacy.encryption, stores.keys) {
+        (true, Some(keys)) => Some(
+            keten_keys::Keyring::load(keys)
+                .await
+                .map_err(|e| Error::Config(format!("the key store does not load: {e}")))?,
+        ),
+        (true, None) => {
+            return Err(Error::Config(
+                "encryption is on but no key store was given".into(),
+            ));
+        }
+        (false, _) => {
+            tracing::warn!("[privacy] encryption = false: families' payloads are stored in clear");
+            None
+        }
+    };
+    let access = match (settings.privacy.access_log, stores.access) {
+        (true, Some(store)) => Some(keten_access::AccessLog::new(store)),
+        (true, None) => {
+            return Err(Error::Config(
+                "the access log is on but no store was given for it".into(),
+            ));
+        }
+        (false, _) => {
+            tracing::warn!("[privacy] access_log = false: accesses are not recorded");
+            None
+        }
+    };
+    // Every service reads and writes families through the sealing store; proofs and
+    // verification cover the log as stored.
+    let store: Arc<dyn EventStore> = match &keys {
+        Some(keys) => Arc::new(keten_projection::sealed::Sealed::new(
+            raw.clone(),
+            keys.clone(),
+        )),
+        None => raw.clone(),
+    };
     let projections = Projections::start(
         store.clone(),
         ProjectionOptions {
@@ -70,13 +119,19 @@ pub async fn serve(
     .await?;
     catch_up(&store, &projections).await?;
     let proofs = match &settings.proofs {
-        Some(config) => Some(Proofs::start(store.clone(), Signer::load(config)?).await?),
+        Some(config) => Some(Proofs::start(raw.clone(), Signer::load(config)?).await?),
         None => None,
     };
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Arc::new(App {
         store: store.clone(),
+        raw: raw.clone(),
+        keys,
+        access,
+        policy: keten_domain::privacy::Policy {
+            retention_years: settings.privacy.retention_years,
+        },
         projections: projections.clone(),
         directory: Directory::new(&settings.partners),
         metrics: metrics.clone(),
@@ -91,6 +146,7 @@ pub async fn serve(
         proofs: proofs.clone(),
         as_of: keten_projection::AsOfCache::default(),
     });
+    crate::erasure::finish_interrupted(&app).await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<PartnerGatewayServer<Gateway>>().await;

@@ -20,6 +20,12 @@ pub fn family_id(text: &str, field: &str) -> Result<FamilyId> {
     Ok(convert::id_from_proto(field, text)?)
 }
 
+pub fn event_id(text: &str, field: &str) -> Result<keten_log::EventId> {
+    Ok(keten_log::EventId(convert::event_id_from_proto(
+        field, text,
+    )?))
+}
+
 pub fn timestamp(t: CommitTime) -> prost_types::Timestamp {
     convert::timestamp_from_micros(t.0)
 }

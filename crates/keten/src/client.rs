@@ -39,6 +39,10 @@ pub struct Session {
     pub channel: Channel,
     pub person: String,
     pub role: Role,
+    /// Sent as `x-keten-purpose`: what the calls are for, recorded in the access log.
+    pub purpose: Option<String>,
+    /// Sent as `x-keten-emergency`: "break the glass", the reason to read outside need-to-know.
+    pub emergency: Option<String>,
 }
 
 impl Session {
@@ -47,7 +51,19 @@ impl Session {
             channel,
             person: person.into(),
             role,
+            purpose: None,
+            emergency: None,
         }
+    }
+
+    pub fn with_purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
+
+    pub fn with_emergency(mut self, reason: impl Into<String>) -> Self {
+        self.emergency = Some(reason.into());
+        self
     }
 
     /// `message` with this session's `x-keten-person` and `x-keten-role`.
@@ -59,6 +75,12 @@ impl Session {
         }
         if let Ok(v) = self.role.as_str().parse() {
             md.insert("x-keten-role", v);
+        }
+        if let Some(v) = self.purpose.as_deref().and_then(|p| p.parse().ok()) {
+            md.insert("x-keten-purpose", v);
+        }
+        if let Some(v) = self.emergency.as_deref().and_then(|p| p.parse().ok()) {
+            md.insert("x-keten-emergency", v);
         }
         r
     }

@@ -76,6 +76,17 @@ pub fn snapshot_dir(data: &Path) -> PathBuf {
     data.join("projection")
 }
 
+/// The families' keys: beside the log, never in it. Keep it out of the log's backups (or back it
+/// up on its own terms), or an erased family's key lives on in a backup.
+pub fn keys_dir(data: &Path) -> PathBuf {
+    data.join("keys")
+}
+
+/// The access log: a log of its own, with its own chain.
+pub fn access_dir(data: &Path) -> PathBuf {
+    data.join("access")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

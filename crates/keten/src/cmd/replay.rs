@@ -5,11 +5,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use keten_log::{CommitTime, FileLog, FileLogOptions};
+use keten_projection::sealed::Sealed;
 use keten_projection::{ProjectionOptions, Projections};
 
 use crate::cli::ReplayArgs;
 use crate::cmd::serve::runtime;
-use crate::settings::{log_dir, snapshot_dir};
+use crate::settings::{keys_dir, log_dir, snapshot_dir};
 
 pub fn run(args: ReplayArgs) -> Result<()> {
     runtime()?.block_on(replay(args))
@@ -28,11 +29,9 @@ async fn replay(args: ReplayArgs) -> Result<()> {
             dir.display()
         );
     }
-    let log = FileLog::open(&dir, FileLogOptions::default())
-        .await
-        .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    let (log, sealed) = open_sealed(&args.data).await?;
     let bar = progress_bar()?;
-    let report = keten_projection::rebuild(&log, |done, total| {
+    let report = keten_projection::rebuild(&sealed, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
@@ -53,7 +52,7 @@ async fn replay(args: ReplayArgs) -> Result<()> {
         std::fs::remove_dir_all(&snapshots)
             .with_context(|| format!("cannot remove {}", snapshots.display()))?;
     }
-    let store: Arc<dyn keten_log::EventStore> = Arc::new(log.clone());
+    let store: Arc<dyn keten_log::EventStore> = Arc::new(sealed.clone());
     let projections = Projections::start(
         store,
         ProjectionOptions {
@@ -113,6 +112,23 @@ fn parse_time(text: &str) -> Result<CommitTime> {
 /// Every projection as it stood at `until`, checked family by family against an as-of fold of
 /// the family's own stream (two folds by different reads must agree), written as a snapshot
 /// apart from the live one.
+/// The log in `data` as the server reads it: families' payloads opened with their keys.
+async fn open_sealed(data: &std::path::Path) -> Result<(FileLog, Sealed)> {
+    let dir = log_dir(data);
+    let log = FileLog::open(&dir, FileLogOptions::default())
+        .await
+        .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    let keys_dir = keys_dir(data);
+    let keys = keten_keys::FileKeyStore::open(&keys_dir)
+        .await
+        .with_context(|| format!("cannot open the key store in {}", keys_dir.display()))?;
+    let keyring = keten_keys::Keyring::load(Arc::new(keys))
+        .await
+        .context("the key store does not load")?;
+    let sealed = Sealed::new(Arc::new(log.clone()), keyring);
+    Ok((log, sealed))
+}
+
 async fn replay_until(args: &ReplayArgs, until: CommitTime) -> Result<()> {
     let dir = log_dir(&args.data);
     if !dir.is_dir() {
@@ -122,11 +138,9 @@ async fn replay_until(args: &ReplayArgs, until: CommitTime) -> Result<()> {
             dir.display()
         );
     }
-    let log = FileLog::open(&dir, FileLogOptions::default())
-        .await
-        .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    let (log, sealed) = open_sealed(&args.data).await?;
     let bar = progress_bar()?;
-    let report = keten_projection::rebuild_until(&log, Some(until), |done, total| {
+    let report = keten_projection::rebuild_until(&sealed, Some(until), |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
@@ -135,7 +149,7 @@ async fn replay_until(args: &ReplayArgs, until: CommitTime) -> Result<()> {
     let report = report.context("rebuild failed")?;
     for view in &report.views {
         let as_of =
-            keten_projection::family_as_of(&log, &view.family, keten_log::Until::Time(until))
+            keten_projection::family_as_of(&sealed, &view.family, keten_log::Until::Time(until))
                 .await?;
         if as_of.as_ref() != Some(view.as_ref()) {
             bail!(

@@ -9,11 +9,11 @@ use anyhow::{Context, Result, bail};
 use keten_log::{Durability, FileLog, FileLogOptions};
 use keten_nats::{FsyncCheck, NatsLogOptions};
 use keten_server::config::Config;
-use keten_server::{Bound, Settings};
+use keten_server::{Bound, Settings, Stores};
 
 use crate::cli::ServeArgs;
 pub use crate::cli::StoreArgs;
-use crate::settings::{StoreConfig, load, log_dir, snapshot_dir};
+use crate::settings::{StoreConfig, access_dir, keys_dir, load, log_dir, snapshot_dir};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
@@ -91,6 +91,23 @@ pub async fn serve(
     )
     .await
     .with_context(|| format!("cannot open the log in {}", log_dir(&data).display()))?;
+    let access = FileLog::open(
+        access_dir(&data),
+        FileLogOptions {
+            durability,
+            ..FileLogOptions::default()
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the access log in {}",
+            access_dir(&data).display()
+        )
+    })?;
+    let keys = keten_keys::FileKeyStore::open(keys_dir(&data))
+        .await
+        .with_context(|| format!("cannot open the key store in {}", keys_dir(&data).display()))?;
     let settings = Settings {
         listen,
         metrics_listen,
@@ -100,13 +117,20 @@ pub async fn serve(
         data_dir: Some(data.clone()),
         read_wait,
         proofs: config.proofs.clone(),
+        privacy: config.privacy.clone(),
     };
-    let store: Arc<dyn keten_log::EventStore> = Arc::new(log.clone());
-    let served = keten_server::serve(settings, store, on_ready, shutdown).await;
-    // The log closes after the server: appends in flight have finished by now.
+    let stores = Stores {
+        log: Arc::new(log.clone()),
+        keys: Some(Arc::new(keys)),
+        access: Some(Arc::new(access.clone())),
+    };
+    let served = keten_server::serve(settings, stores, on_ready, shutdown).await;
+    // The logs close after the server: appends in flight have finished by now.
     let closed = log.close().await;
+    let access_closed = access.close().await;
     served.context("server failed")?;
     closed.context("closing the log")?;
+    access_closed.context("closing the access log")?;
     Ok(())
 }
 
@@ -179,9 +203,30 @@ pub async fn serve_nats(
         );
     }
     let stream = opts.stream.clone();
+    // The access log is a stream of its own beside the event log's, with the same promises.
+    let access_opts = NatsLogOptions {
+        stream: format!("{stream}_ACCESS"),
+        subject_prefix: format!("{}_access", opts.subject_prefix),
+        ..opts.clone()
+    };
+    let replicas = opts.replicas;
     let log = keten_nats::NatsLog::connect(&url, opts)
         .await
         .with_context(|| format!("cannot use JetStream stream `{stream}` at {url}"))?;
+    let access = keten_nats::NatsLog::connect(&url, access_opts)
+        .await
+        .with_context(|| format!("cannot use JetStream stream `{stream}_ACCESS` at {url}"))?;
+    // The keys' bucket on the log's connection, which checked that the servers fsync.
+    let keys = keten_nats::keys::NatsKeyStore::open(
+        log.client().clone(),
+        keten_nats::keys::NatsKeyStoreOptions {
+            bucket: format!("{stream}_KEYS"),
+            replicas,
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("cannot use the key bucket `{stream}_KEYS` at {url}"))?;
     let settings = Settings {
         listen,
         metrics_listen,
@@ -191,9 +236,14 @@ pub async fn serve_nats(
         data_dir: data,
         read_wait,
         proofs: config.proofs.clone(),
+        privacy: config.privacy.clone(),
     };
-    let store: Arc<dyn keten_log::EventStore> = Arc::new(log);
-    keten_server::serve(settings, store, print_ready, shutdown)
+    let stores = Stores {
+        log: Arc::new(log),
+        keys: Some(Arc::new(keys)),
+        access: Some(Arc::new(access)),
+    };
+    keten_server::serve(settings, stores, print_ready, shutdown)
         .await
         .context("server failed")
 }

@@ -1,0 +1,131 @@
+//! Every access to a family's data becomes one record in the access log (NEN 7513), written
+//! durably before the answer leaves: a read whose record could not be written is not answered.
+
+use keten_access::{AccessAction, AccessLog, AccessRecord, AccessResult};
+use keten_domain::FamilyId;
+use keten_domain::classes::ClassSet;
+
+use crate::App;
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+use crate::need_to_know::Sight;
+
+/// One access, as a service describes it.
+pub(crate) struct Access<'a> {
+    /// The API method, e.g. `Coordination.GetFamilyPlan`.
+    pub method: &'static str,
+    pub action: AccessAction,
+    pub family: Option<&'a FamilyId>,
+    /// What the caller was allowed to see or write; `Denied` records a refused attempt.
+    pub sight: Sight,
+    /// For a search: how many families it returned.
+    pub families_returned: u32,
+}
+
+impl<'a> Access<'a> {
+    pub fn new(method: &'static str, action: AccessAction, family: Option<&'a FamilyId>) -> Self {
+        Self {
+            method,
+            action,
+            family,
+            sight: Sight::Granted {
+                classes: ClassSet::EMPTY,
+                emergency: false,
+            },
+            families_returned: 0,
+        }
+    }
+
+    pub fn sight(mut self, sight: Sight) -> Self {
+        self.sight = sight;
+        self
+    }
+
+    pub fn classes(self, classes: ClassSet) -> Self {
+        self.sight(Sight::Granted {
+            classes,
+            emergency: false,
+        })
+    }
+
+    pub fn refused(self) -> Self {
+        self.sight(Sight::Denied)
+    }
+
+    pub fn families_returned(mut self, n: usize) -> Self {
+        self.families_returned = u32::try_from(n).unwrap_or(u32::MAX);
+        self
+    }
+}
+
+impl App {
+    /// Writes the access record and returns once it is durable. With the access log turned off
+    /// (a benchmark measuring its cost) it writes a trace line only.
+    pub(crate) async fn record_access(&self, caller: &Caller, access: Access<'_>) -> Result<()> {
+        let (result, classes, emergency) = match access.sight {
+            Sight::Granted { classes, emergency } => (
+                AccessResult::Granted,
+                classes,
+                emergency.then(|| caller.emergency.clone()).flatten(),
+            ),
+            Sight::Denied => (
+                AccessResult::Refused {
+                    reason: "outside need-to-know: the caller does not take part in this family"
+                        .into(),
+                },
+                ClassSet::EMPTY,
+                None,
+            ),
+        };
+        tracing::info!(
+            target: "keten::access",
+            method = access.method,
+            action = %access.action,
+            partner = %caller.actor.partner,
+            person = %caller.actor.person,
+            role = %caller.actor.role,
+            family = access.family.map(|f| f.as_str()).unwrap_or(""),
+            granted = matches!(result, AccessResult::Granted),
+            emergency = emergency.is_some(),
+            "access"
+        );
+        let Some(log) = &self.access else {
+            return Ok(());
+        };
+        let record = AccessRecord {
+            at: crate::now_utc(),
+            person: caller.actor.person.clone(),
+            role: caller.actor.role,
+            partner: caller.actor.partner.clone(),
+            partner_kind: caller.actor.partner_kind,
+            partner_name: caller.partner.name.clone(),
+            family: access.family.cloned(),
+            classes: classes.iter().collect(),
+            action: access.action,
+            method: access.method.to_owned(),
+            purpose: caller.purpose.clone(),
+            result,
+            emergency,
+            families_returned: access.families_returned,
+        };
+        log.record(&record).await.map_err(access_log_failed)?;
+        self.metrics.access_records.inc();
+        Ok(())
+    }
+
+    /// The access log, for the auditor's calls; FAILED_PRECONDITION when it is turned off.
+    pub(crate) fn access_log(&self) -> Result<&AccessLog> {
+        self.access.as_ref().ok_or_else(|| {
+            Error::FailedPrecondition(
+                "this server keeps no access log ([privacy] access_log = false)".into(),
+            )
+        })
+    }
+}
+
+fn access_log_failed(e: keten_access::AccessError) -> Error {
+    tracing::error!(error = %e, "an access record could not be written; the access is not answered");
+    Error::Unavailable(format!(
+        "the access could not be recorded in the access log, so it is not answered: {e}"
+    ))
+}
