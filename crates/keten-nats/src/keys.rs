@@ -16,17 +16,23 @@
 //! checks that; build this store on its client, [`crate::NatsLog::client`]).
 //!
 //! Destroy erases the key's message with `$JS.API.STREAM.MSG.DELETE` and `no_erase: false`:
-//! the server overwrites the stored message with random bytes in its block file (a plain
-//! delete, a KV delete or purge, or a replacement through history 1 only mark it deleted and
-//! leave the bytes until the block is compacted). That is why the bucket allows message delete,
-//! unlike the log's stream. History 1 means no older revision of a key exists to erase.
+//! the server overwrites the stored message with random bytes in its block file. A plain
+//! delete (`no_erase: true`; checked: the key's bytes then stay in the block file), a KV delete
+//! or purge, or a replacement through history 1 only mark it deleted and leave the bytes until
+//! the block is compacted. That is why the bucket allows message delete, unlike the log's
+//! stream. History 1 means no older revision of a key exists to erase.
 //!
-//! Limits, stated: on a replicated bucket every replica erases its copy when the delete is
-//! applied, but the original publish also sits in the stream's Raft log on each replica until
-//! that log is compacted after a snapshot; and like any overwrite, it cannot reach SSD
-//! wear-levelling copies, copy-on-write filesystems, snapshots or backups of the servers' store
-//! directories. Reads go to the stream leader (direct get is off), so a server never reads a
-//! stale "missing" from a lagging replica.
+//! Limits, stated (and tested in `tests/keys.rs`): on a single server the key's bytes are gone
+//! from the store directory when destroy returns. On a replicated bucket every replica erases
+//! its copy of the stream when it applies the delete, but each replica's Raft log
+//! (`$SYS/_js_/S-R3F-*/msgs/`) still holds the original publish until the stream's next
+//! snapshot compacts it; nats-server snapshots on a two-minute timer when the stream changed,
+//! and with 2.15.1 the last copy went 2.5 to 3 minutes after the destroy (compaction removes
+//! those log blocks; that it overwrites them is not something keten relies on). And like any
+//! overwrite, erasure cannot reach SSD wear-levelling copies, copy-on-write filesystems,
+//! snapshots or backups of the servers' store directories: keep those out of backups, or back
+//! them up with a retention no longer than erasure allows. Reads go to the stream leader (direct get is off), so a server never
+//! reads a stale "missing" from a lagging replica.
 
 use std::time::Duration;
 
@@ -267,10 +273,18 @@ impl NatsKeyStore {
     /// Erases every stored message of the key (with history 1, at most one; a racing create
     /// may add one, hence the loop).
     async fn erase_key(&self, id: &KeyId) -> keten_keys::Result<()> {
-        while let Some((_, seq)) = self.live(id).await? {
-            self.erase(id, seq).await?;
+        // Bounded: a stream that keeps showing an erased message must fail loudly, not spin.
+        for _ in 0..8 {
+            match self.live(id).await? {
+                Some((_, seq)) => self.erase(id, seq).await?,
+                None => return Ok(()),
+            }
         }
-        Ok(())
+        Err(self.fail(
+            id,
+            "erase",
+            "the key is still stored after repeated erasures",
+        ))
     }
 
     /// `$JS.API.STREAM.MSG.DELETE` with `no_erase: false`: the server overwrites the message.

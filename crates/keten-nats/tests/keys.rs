@@ -3,6 +3,7 @@
 //! key's 32 raw bytes are nowhere in the nats-server's store directory.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use keten_keys::chrono::{DateTime, Utc};
 use keten_keys::{DataKey, KeyError, KeyId, KeyState, KeyStore};
@@ -186,4 +187,118 @@ async fn destroyed_key_bytes_are_nowhere_in_the_server_store() {
     assert_eq!(s.get(&b).await.unwrap(), KeyState::Live(kb));
     assert_eq!(s.get(&c).await.unwrap(), KeyState::Live(kc));
     assert!(files_containing(&store_dir, ka.expose_bytes()).is_empty());
+}
+
+/// Files under `dir` holding `needle`, split into the stream's own files and the rest (on a
+/// cluster: the Raft logs under `$SYS/_js_`).
+fn split_hits(dir: &Path, needle: &[u8]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    files_containing(dir, needle)
+        .into_iter()
+        .partition(|p| p.to_string_lossy().contains("/streams/KV_KETEN_KEYS/"))
+}
+
+async fn cluster_store(cluster: &keten_testkit::NatsCluster) -> NatsKeyStore {
+    let client = async_nats::connect(cluster.node(0).url()).await.unwrap();
+    NatsKeyStore::open(
+        client,
+        NatsKeyStoreOptions {
+            replicas: 3,
+            ..NatsKeyStoreOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Polls `done` until it holds or `bound` passes; the bound is a failure, not a wait.
+async fn within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    start.elapsed()
+}
+
+/// On three replicas, the erase reaches every replica's copy of the stream. What it cannot
+/// reach at once is each replica's Raft log, which holds the original publish until the next
+/// snapshot compacts it (the test after this one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_erasure_reaches_every_replica() {
+    let mut cluster = tokio::task::spawn_blocking(keten_testkit::NatsCluster::start)
+        .await
+        .unwrap();
+    let s = cluster_store(&cluster).await;
+    let (a, b) = (id("family-a"), id("family-b"));
+    let ka = s.create(&a).await.unwrap();
+    let kb = s.create(&b).await.unwrap();
+    for i in 0..3 {
+        let dir = cluster.node(i).dir().to_path_buf();
+        within(
+            Duration::from_secs(10),
+            "the key reaches every replica",
+            || !split_hits(&dir, ka.expose_bytes()).0.is_empty(),
+        )
+        .await;
+    }
+    s.destroy(&a, t(5)).await.unwrap();
+    for i in 0..3 {
+        let dir = cluster.node(i).dir().to_path_buf();
+        // A follower applies the erase shortly after the leader answers.
+        within(Duration::from_secs(10), "every replica erases", || {
+            split_hits(&dir, ka.expose_bytes()).0.is_empty()
+        })
+        .await;
+    }
+    drop(s);
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    for i in 0..3 {
+        let dir = cluster.node(i).dir();
+        let (stream, _raft) = split_hits(dir, ka.expose_bytes());
+        assert!(stream.is_empty(), "node {i}: {stream:?}");
+        assert!(
+            !split_hits(dir, kb.expose_bytes()).0.is_empty(),
+            "node {i} lost b"
+        );
+    }
+    tokio::task::block_in_place(|| cluster.restart_all());
+    let s = cluster_store(&cluster).await;
+    assert_eq!(
+        s.get(&a).await.unwrap(),
+        KeyState::Destroyed { destroyed_at: t(5) }
+    );
+    assert_eq!(s.get(&b).await.unwrap(), KeyState::Live(kb));
+}
+
+/// The rest of the cluster story: each replica's Raft log forgets the key once the stream's
+/// next snapshot compacts it, which nats-server does on a two-minute timer when the stream
+/// changed (measured: 2.5 to 3 minutes after the destroy, with 2.15.1). Slow, so not in the
+/// default run: `cargo nextest run -p keten-nats --test keys --run-ignored all`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "takes about three minutes (nats-server compacts Raft logs on a 2-minute timer)"]
+async fn cluster_raft_logs_forget_the_key_after_compaction() {
+    let cluster = tokio::task::spawn_blocking(keten_testkit::NatsCluster::start)
+        .await
+        .unwrap();
+    let s = cluster_store(&cluster).await;
+    let (a, b) = (id("family-a"), id("family-b"));
+    let ka = s.create(&a).await.unwrap();
+    let kb = s.create(&b).await.unwrap();
+    s.destroy(&a, t(5)).await.unwrap();
+    let took = within(
+        Duration::from_secs(300),
+        "no copy of the key on any node",
+        || (0..3).all(|i| files_containing(cluster.node(i).dir(), ka.expose_bytes()).is_empty()),
+    )
+    .await;
+    eprintln!("the last copy of the destroyed key went {took:?} after the destroy");
+    for i in 0..3 {
+        assert!(
+            !split_hits(cluster.node(i).dir(), kb.expose_bytes())
+                .0
+                .is_empty()
+        );
+    }
 }
