@@ -1,6 +1,6 @@
 //! Faults through the real binary: `keten serve` with its data directory on a small file system
-//! (a tmpfs of a few MB, mounted by the test: root only, and a failure rather than a skip where
-//! mounting is refused) that a filler file brings to full.
+//! (a 16 MB ext4 image, loop-mounted by the test: root only, and a failure rather than a skip
+//! where mounting is refused) that filler files bring to full.
 
 mod util;
 
@@ -140,7 +140,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
 /// `keten verify` passes with every event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_publishes_with_resource_exhausted_and_loses_nothing() {
-    let fs = SmallFs::mount(16 << 20);
+    let fs = SmallFs::ext4(16 << 20);
     let mut dir = Dir::new();
     dir.data = fs.path().join("data");
     let fam = FamilyId::new("gezin-vol").unwrap();
@@ -165,7 +165,7 @@ async fn a_full_disk_refuses_publishes_with_resource_exhausted_and_loses_nothing
     assert_storage_full(&publish_contact(&police, &fam).await.unwrap_err());
 
     // Space returns: the same server takes publishes again, no restart.
-    std::fs::remove_file(&filler).unwrap();
+    fs.free(&filler);
     for _ in 0..5 {
         acked.push(publish_contact(&police, &fam).await.expect("space is back"));
     }
@@ -194,7 +194,7 @@ async fn a_full_disk_refuses_publishes_with_resource_exhausted_and_loses_nothing
     assert_eq!(history(&server, &fam).await, acked);
     let police = session(&server, &scenario::police_system()).await;
     assert_storage_full(&publish_contact(&police, &fam).await.unwrap_err());
-    std::fs::remove_file(&filler).unwrap();
+    fs.free(&filler);
     for _ in 0..5 {
         acked.push(publish_contact(&police, &fam).await.expect("space is back"));
     }

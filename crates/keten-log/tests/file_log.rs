@@ -11,6 +11,7 @@ use keten_log::{
     GlobalPosition, LogIo, ProposedEvent, ReadFrom, RecordedEvent, RecoveryMode, StreamId,
     StreamVersion, Until, verify_dir,
 };
+use keten_testkit::SmallFs;
 
 fn event(n: u128, body: &str) -> ProposedEvent {
     ProposedEvent {
@@ -1506,14 +1507,24 @@ fn segment_files(dir: &Path) -> (usize, bool) {
     )
 }
 
-/// On a real file system that fills up (a tmpfs of 8 MiB, mostly taken by a filler file), eight
+/// On a real file system that fills up (tmpfs or ext4, 8 MiB, mostly taken by a filler file), eight
 /// writers append until the disk is full. Each gets `StorageFull` naming the file; exactly the
 /// acknowledged events are in the log; once the filler is deleted every writer's failed append
 /// goes through on the same handle; and after a reopen `verify_dir` passes with every event there
 /// exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged() {
-    let fs = keten_testkit::SmallFs::mount(8 << 20);
+async fn a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged_tmpfs() {
+    a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged(SmallFs::tmpfs(8 << 20))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged_ext4() {
+    a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged(SmallFs::ext4(8 << 20))
+        .await;
+}
+
+async fn a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged(fs: SmallFs) {
     let dir = fs.path().join("log");
     let options = || FileLogOptions {
         segment_size: 64 << 10,
@@ -1607,7 +1618,7 @@ async fn a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged() 
         .await;
     assert_storage_full(r, &dir);
 
-    std::fs::remove_file(&filler).unwrap();
+    fs.free(&filler);
     for (s, acked, failed) in &outcomes {
         log.append(
             s,
@@ -1631,8 +1642,16 @@ async fn a_real_full_file_system_fails_appends_and_loses_nothing_acknowledged() 
 /// and the one that needs a new segment fails with `StorageFull`, leaving no half-made segment.
 /// With room again, the next segment is made and the log is whole.
 #[tokio::test]
-async fn a_real_full_file_system_at_a_new_segment() {
-    let fs = keten_testkit::SmallFs::mount(1 << 20);
+async fn a_real_full_file_system_at_a_new_segment_tmpfs() {
+    a_real_full_file_system_at_a_new_segment(SmallFs::tmpfs(1 << 20)).await;
+}
+
+#[tokio::test]
+async fn a_real_full_file_system_at_a_new_segment_ext4() {
+    a_real_full_file_system_at_a_new_segment(SmallFs::ext4(4 << 20)).await;
+}
+
+async fn a_real_full_file_system_at_a_new_segment(fs: SmallFs) {
     let dir = fs.path().join("log");
     let log = FileLog::open(&dir, small()).await.unwrap();
     let filler = fs.fill("filler", 0);
@@ -1658,7 +1677,7 @@ async fn a_real_full_file_system_at_a_new_segment() {
         "still one segment, no half-made one"
     );
     assert_eq!(all(&log).await.len() as u128, acked);
-    std::fs::remove_file(&filler).unwrap();
+    fs.free(&filler);
     // The same size as the one refused, so that it needs the new segment too.
     log.append(
         &stream("s"),
@@ -1680,8 +1699,16 @@ async fn a_real_full_file_system_at_a_new_segment() {
 /// is cut back at once (nothing for recovery to cut on the next open), and appends resume on the
 /// same handle when there is room.
 #[tokio::test]
-async fn a_real_full_file_system_in_the_middle_of_a_segment() {
-    let fs = keten_testkit::SmallFs::mount(1 << 20);
+async fn a_real_full_file_system_in_the_middle_of_a_segment_tmpfs() {
+    a_real_full_file_system_in_the_middle_of_a_segment(SmallFs::tmpfs(1 << 20)).await;
+}
+
+#[tokio::test]
+async fn a_real_full_file_system_in_the_middle_of_a_segment_ext4() {
+    a_real_full_file_system_in_the_middle_of_a_segment(SmallFs::ext4(4 << 20)).await;
+}
+
+async fn a_real_full_file_system_in_the_middle_of_a_segment(fs: SmallFs) {
     let dir = fs.path().join("log");
     let log = FileLog::open(&dir, FileLogOptions::default())
         .await
@@ -1722,7 +1749,7 @@ async fn a_real_full_file_system_in_the_middle_of_a_segment() {
     );
     let visible = all(&log).await;
     assert_eq!(visible.len() as u128, acked);
-    std::fs::remove_file(&filler).unwrap();
+    fs.free(&filler);
     log.append(
         &stream("s"),
         ExpectedVersion::Any,

@@ -10,7 +10,7 @@
 //! `target/nats-server/<version>/bin/`. The system's server is never used: the kit only ever talks
 //! to the ports it chose, and it refuses a binary older than [`MIN_NATS_SERVER`].
 //!
-//! [`SmallFs`] mounts a tmpfs of a few MB (root only) for the disk-full tests.
+//! [`SmallFs`] mounts a tmpfs or an ext4 image of a few MB (root only) for the disk-full tests.
 //!
 //! Failures panic with what happened and the server's log tail: this is test code.
 
