@@ -263,7 +263,10 @@ async fn cluster_erasure_reaches_every_replica() {
             "node {i} lost b"
         );
     }
-    tokio::task::block_in_place(|| cluster.restart_all());
+    tokio::task::block_in_place(|| {
+        cluster.restart_all();
+        cluster.wait_stream_leader("KV_KETEN_KEYS", Duration::from_secs(30));
+    });
     let s = cluster_store(&cluster).await;
     assert_eq!(
         s.get(&a).await.unwrap(),
