@@ -847,3 +847,94 @@ fn keygen_writes_a_key_pair_and_never_overwrites_one() {
         key
     );
 }
+
+/// Crypto-shredding does not break the proofs: they cover the events as stored, sealed under
+/// the family's key, and erasure destroys the key, not the events. A checkpoint from before the
+/// erasure is extended by the one after it, and the family's bundle still verifies offline,
+/// with no plaintext left to give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_family_still_proves_under_old_and_new_checkpoints() {
+    let dir = audit_dir();
+    let key = public_key(&dir);
+    let fam = FamilyId::new("gezin-gewist").unwrap();
+    let server = dir.serve();
+    play(&server, std::slice::from_ref(&fam)).await;
+    let a = auditor(&server).await;
+    let before = checkpoint(&a, true).await;
+    let path = dir.tmp.path().join("before.json");
+    export(&dir, &server, &fam, &path);
+    let sealed_before = Bundle::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        sealed_before.plaintext.as_ref().map(Vec::len),
+        Some(sealed_before.events.len()),
+        "before the erasure an auditor gets every event in plaintext too"
+    );
+    assert!(
+        sealed_before
+            .events
+            .iter()
+            .all(|e| e.payload.first() == Some(&keten_keys::SEALED_VERSION)),
+        "the events are stored sealed"
+    );
+
+    let municipality = server
+        .session(scenario::MUNICIPALITY, "sys-gemeente", Role::PartnerSystem)
+        .await;
+    municipality
+        .gateway()
+        .publish(municipality.request(request(
+            &fam,
+            Kind::Any(v1::Empty {}),
+            &[Event::ErasureRequested {
+                requester: scenario::mid("p1"),
+                occurred_on: today(),
+            }],
+        )))
+        .await
+        .unwrap();
+    let who = scenario::coordinator();
+    let coordinator = server.session(who.partner, who.person, who.role).await;
+    coordinator
+        .coordination()
+        .erase_family(coordinator.request(v1::EraseFamilyRequest {
+            family_id: fam.to_string(),
+            event_id: uuid::Uuid::new_v4().to_string(),
+        }))
+        .await
+        .expect("erased");
+
+    let after = checkpoint(&a, true).await;
+    let (proof, latest) = consistency(&a, before.checkpoint.tree_size).await;
+    assert_eq!(latest, after);
+    keten_proof::verify_checkpoint_consistency(&before, &after, &proof, &key)
+        .expect("the log after the erasure extends the log before it");
+
+    let path = dir.tmp.path().join("after.json");
+    export(&dir, &server, &fam, &path);
+    drop(server);
+    let (ok, text) = verify(&dir, &path);
+    assert!(ok, "{text}");
+    let bundle = Bundle::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (erasure, earlier) = bundle.events.split_last().unwrap();
+    assert_eq!(erasure.event_type, "FamilyErased");
+    for (old, now) in sealed_before.events.iter().zip(earlier) {
+        // Proven under a larger tree now, so with a longer audit path; stored as it was.
+        let stored = |e: &keten_proof::BundleEvent| {
+            (
+                e.position,
+                e.id,
+                e.committed_at,
+                e.metadata.clone(),
+                e.payload.clone(),
+            )
+        };
+        assert_eq!(
+            stored(old),
+            stored(now),
+            "an erased event is stored as it was"
+        );
+    }
+    let plain = bundle.plaintext.unwrap();
+    assert_eq!(plain.len(), 1, "only the erasure itself is left to read");
+    assert_eq!(plain[0].position, erasure.position);
+}

@@ -616,6 +616,24 @@ async fn erase_end_to_end(server: &Server, fam: &FamilyId) {
                 .await
         }
     };
+    // An erasure is not something a partner publishes: the key must go with it.
+    let published = coordinator
+        .gateway()
+        .publish(coordinator.request(request(
+            fam,
+            any(),
+            &[Event::FamilyErased {
+                ground: keten_domain::ErasureGround::Request {
+                    requested_on: today(),
+                    requester_role: keten_domain::MemberRole::Parent,
+                },
+                notified: Vec::new(),
+                occurred_on: today(),
+            }],
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(published.code(), Code::InvalidArgument, "{published:?}");
     let held = erase(uuid::Uuid::new_v4()).await.unwrap_err();
     assert_eq!(held.code(), Code::FailedPrecondition, "{held:?}");
     assert!(held.message().contains("hold-1"), "{}", held.message());
@@ -722,7 +740,9 @@ async fn erasure_end_to_end_on_the_embedded_log() {
         .sum();
     assert!(log_bytes > 10_000);
 
-    // A restart keeps it erased.
+    // A restart keeps it erased, also when the projection is folded from the log again (the
+    // family's earlier events no longer open; its erasure tells who took part).
+    std::fs::remove_dir_all(dir.data.join("projection")).unwrap();
     let server = dir.serve();
     let youth_care = who(&server, &scenario::youth_care_system()).await;
     let gone = get_plan(&youth_care, &fam, None).await.unwrap_err();

@@ -268,6 +268,11 @@ pub enum Event {
     /// after it.
     FamilyErased {
         ground: ErasureGround,
+        /// Every partner that took part in the family, each told of the erasure (AVG art. 19).
+        /// Kept in the event because the events that recorded their participation no longer
+        /// open once the key is gone.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notified: Vec<PartnerId>,
         occurred_on: NaiveDate,
     },
 }

@@ -923,6 +923,7 @@ impl Check<'_> {
             Event::FamilyErased {
                 ground,
                 occurred_on,
+                ..
             } => self.family_erased(ground, *occurred_on),
         }
     }

@@ -97,6 +97,9 @@ pub struct Erased {
     pub family_id: Option<FamilyId>,
     pub on: NaiveDate,
     pub ground: ErasureGround,
+    /// The partners told of the erasure: every partner that took part.
+    #[serde(default)]
+    pub notified: Vec<PartnerId>,
 }
 
 /// One period in which a partner took part in a family.
@@ -844,6 +847,7 @@ impl FamilyState {
             }
             Event::FamilyErased {
                 ground,
+                notified,
                 occurred_on,
             } => {
                 // Erasure leaves nothing of the family in the state, so that projections and
@@ -854,6 +858,7 @@ impl FamilyState {
                     family_id: self.registration.as_ref().map(|r| r.family_id.clone()),
                     on: occurred_on,
                     ground,
+                    notified,
                 };
                 *self = FamilyState {
                     events_applied: seq,

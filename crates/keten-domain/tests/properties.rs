@@ -374,6 +374,7 @@ fn event() -> impl Strategy<Value = Event> {
                 } else {
                     ErasureGround::RetentionEnded { help_ended_on: on }
                 },
+                notified: Vec::new(),
                 occurred_on,
             }
         }),

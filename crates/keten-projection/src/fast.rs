@@ -160,7 +160,7 @@ variants! {
     ErasureRequested { requester: MemberId, occurred_on: NaiveDate },
     LegalHoldPlaced { hold_id: HoldId, ground: LegalGround, reason: String, occurred_on: NaiveDate },
     LegalHoldLifted { hold_id: HoldId, reason: String, occurred_on: NaiveDate },
-    FamilyErased { ground: ErasureGround, occurred_on: NaiveDate },
+    FamilyErased { ground: ErasureGround, #[serde(default)] notified: Vec<PartnerId>, occurred_on: NaiveDate },
 }
 
 #[cfg(test)]

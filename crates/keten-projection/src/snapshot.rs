@@ -853,6 +853,7 @@ pub(crate) mod tests {
                     requested_on: on,
                     requester_role: MemberRole::Parent,
                 },
+                notified: vec![keten_domain::PartnerId::new("jeugdzorg").unwrap()],
                 occurred_on: on,
             },
         ]

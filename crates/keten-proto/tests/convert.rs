@@ -307,12 +307,17 @@ fn samples() -> Vec<Event> {
                 requested_on: d("2026-03-02"),
                 requester_role: MemberRole::Parent,
             },
+            notified: vec![
+                PartnerId::new("jeugdzorg").unwrap(),
+                PartnerId::new("politie").unwrap(),
+            ],
             occurred_on: d("2026-04-10"),
         },
         E::FamilyErased {
             ground: ErasureGround::RetentionEnded {
                 help_ended_on: d("2006-04-10"),
             },
+            notified: Vec::new(),
             occurred_on: d("2026-04-10"),
         },
     ]

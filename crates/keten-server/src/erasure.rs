@@ -77,10 +77,17 @@ pub async fn erase(
         // the domain: the family accepts nothing more).
         Some(erased) => Event::FamilyErased {
             ground: erased.ground.clone(),
+            notified: erased.notified.clone(),
             occurred_on: erased.on,
         },
         None => Event::FamilyErased {
             ground: ground(&view.state, today, &app.policy),
+            notified: view
+                .state
+                .participation_history()
+                .into_keys()
+                .cloned()
+                .collect(),
             occurred_on: today,
         },
     };

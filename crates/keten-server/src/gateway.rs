@@ -18,7 +18,7 @@ use crate::App;
 use crate::access_log::Access;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
-use crate::need_to_know::by_need;
+use crate::need_to_know::{by_need, told_of_erasure};
 use crate::wire;
 
 pub struct Gateway {
@@ -164,12 +164,7 @@ fn notification(app: &App, caller: &Caller, rec: &RecordedEvent) -> Option<v1::N
     let view = app.projections.family(&family)?;
     let erasure = rec.event_type.as_str() == keten_projection::sealed::ERASED_TYPE;
     let told = if erasure || view.state.is_erased() {
-        erasure
-            && view
-                .state
-                .participations
-                .iter()
-                .any(|p| p.partner_id == caller.actor.partner)
+        erasure && told_of_erasure(&view.state, caller)
     } else {
         by_need(&app.directory, caller, &view).is_some()
     };
@@ -221,6 +216,15 @@ fn events(family: &FamilyId, published: Vec<v1::PublishedEvent>) -> Result<Vec<(
         })?;
         let event =
             convert::event_from_proto(event).map_err(|e| e.within(&format!("events[{i}]")))?;
+        // The key must go with the event, and only EraseFamily destroys it.
+        if matches!(event, Event::FamilyErased { .. }) {
+            return Err(Error::InvalidArgument {
+                field: format!("events[{i}].family_erased"),
+                description: "an erasure is not published: call Coordination.EraseFamily, \
+                              which records it and destroys the family's key"
+                    .into(),
+            });
+        }
         // The stream is named by the request; an event that registers another family there
         // would make it unreadable.
         if let Event::FamilyRegistered { family_id, .. } = &event

@@ -91,6 +91,15 @@ pub fn by_need(directory: &Directory, caller: &Caller, view: &FamilyView) -> Opt
     allowed.then_some(kind_classes)
 }
 
+/// Whether the caller's partner is among those told of the family's erasure.
+pub fn told_of_erasure(state: &keten_domain::FamilyState, caller: &Caller) -> bool {
+    state
+        .privacy
+        .erased
+        .as_ref()
+        .is_some_and(|e| e.notified.contains(&caller.actor.partner))
+}
+
 impl crate::App {
     /// What `caller` may see of the family in `view`.
     pub fn sight(&self, caller: &Caller, view: Option<&FamilyView>) -> Sight {
@@ -99,10 +108,7 @@ impl crate::App {
             // are told that it was erased, see [`crate::App::visible`].
             Some(v) if v.state.is_erased() => {
                 let took_part = by_need(&self.directory, caller, v).is_some()
-                    || v.state
-                        .participations
-                        .iter()
-                        .any(|p| p.partner_id == caller.actor.partner);
+                    || told_of_erasure(&v.state, caller);
                 if took_part {
                     Sight::Granted {
                         classes: ClassSet::EMPTY,

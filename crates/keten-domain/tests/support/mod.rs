@@ -508,6 +508,7 @@ pub fn erased_on_request(requested_on: &str, role: MemberRole, on: &str) -> Even
             requested_on: d(requested_on),
             requester_role: role,
         },
+        notified: Vec::new(),
         occurred_on: d(on),
     }
 }
@@ -516,6 +517,7 @@ pub fn erased_after_retention(help_ended_on: &str, on: &str) -> Event {
         ground: ErasureGround::RetentionEnded {
             help_ended_on: d(help_ended_on),
         },
+        notified: Vec::new(),
         occurred_on: d(on),
     }
 }

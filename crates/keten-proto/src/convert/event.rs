@@ -337,6 +337,12 @@ pub fn event_from_proto(event: v1::FamilyEvent) -> Result<Event, FieldError> {
             let p = Path::new("family_erased");
             Event::FamilyErased {
                 ground: erasure_ground_from_proto(&p.nested("ground"), m.ground)?,
+                notified: m
+                    .notified
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, id)| p.id(&format!("notified[{i}]"), id))
+                    .collect::<Result<_, _>>()?,
                 occurred_on: p.date("occurred_on", m.occurred_on)?,
             }
         }
@@ -812,10 +818,12 @@ pub fn event_to_proto(event: &Event) -> v1::FamilyEvent {
         }),
         Event::FamilyErased {
             ground,
+            notified,
             occurred_on,
         } => P::FamilyErased(v1::FamilyErased {
             ground: Some(erasure_ground_to_proto(&ground)),
             occurred_on: Some(date(occurred_on)),
+            notified: notified.into_iter().map(|p| p.to_string()).collect(),
         }),
     };
     v1::FamilyEvent { event: Some(e) }

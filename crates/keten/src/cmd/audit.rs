@@ -40,8 +40,10 @@ pub fn export(args: AuditExportArgs) -> Result<()> {
 }
 
 /// Signs a fresh checkpoint, lists the family's events, and asks for each one's proof under
-/// that checkpoint. The events come from `ProveInclusion` (as stored, bytes for bytes), not
-/// from the history call, which only names the positions.
+/// that checkpoint. The events come from `ProveInclusion` (as stored, bytes for bytes: the
+/// family's payloads sealed under its key), not from the history call, which names the
+/// positions and, for the plaintext section, gives the events decrypted. An erased family's
+/// events have no plaintext any more; their ciphertext still proves.
 async fn fetch(args: &AuditExportArgs) -> Result<Bundle> {
     let channel = connect(&args.server, &args.pki, &args.cert).await?;
     let s = Session::new(channel, args.person.clone(), Role::Auditor);
@@ -58,6 +60,7 @@ async fn fetch(args: &AuditExportArgs) -> Result<Bundle> {
     let size = checkpoint.checkpoint.tree_size;
 
     let mut positions = Vec::new();
+    let mut decrypted = std::collections::HashMap::new();
     let mut from_version = 0;
     loop {
         let page = s
@@ -71,6 +74,13 @@ async fn fetch(args: &AuditExportArgs) -> Result<Bundle> {
             .context("ReadFamilyHistory")?
             .into_inner();
         positions.extend(page.events.iter().map(|e| e.position));
+        for e in page.events {
+            if let Some(event) = e.event {
+                let event = keten_proto::convert::event_from_proto(event)
+                    .map_err(|e| anyhow::anyhow!("the server's event: {e}"))?;
+                decrypted.insert(e.position, keten_domain::encode(&event));
+            }
+        }
         match page.next_from_version {
             Some(v) => from_version = v,
             None => break,
@@ -116,9 +126,13 @@ async fn fetch(args: &AuditExportArgs) -> Result<Bundle> {
     let plaintext = args.plaintext.then(|| {
         events
             .iter()
-            .map(|e| PlaintextPayload {
-                position: e.position,
-                payload: e.payload.clone(),
+            .filter_map(|e| {
+                decrypted
+                    .remove(&e.position)
+                    .map(|payload| PlaintextPayload {
+                        position: e.position,
+                        payload,
+                    })
             })
             .collect()
     });
