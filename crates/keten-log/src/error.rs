@@ -105,3 +105,26 @@ pub(crate) fn is_storage_full(e: &std::io::Error) -> bool {
             | std::io::ErrorKind::FileTooLarge
     ) || matches!(e.raw_os_error(), Some(EFBIG | ENOSPC | EDQUOT))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_a_full_quota_and_a_file_size_limit_are_storage_full() {
+        let path = std::path::Path::new("log/00.log");
+        for (errno, what) in [(28, "ENOSPC"), (122, "EDQUOT"), (27, "EFBIG")] {
+            let e = Error::from_io(path, std::io::Error::from_raw_os_error(errno));
+            assert!(
+                matches!(&e, Error::StorageFull { path: p, .. } if p == path),
+                "{what}: {e:?}"
+            );
+            assert!(
+                e.to_string()
+                    .starts_with("storage full: no room to write log/00.log: ")
+            );
+        }
+        let eio = Error::from_io(path, std::io::Error::from_raw_os_error(5));
+        assert!(matches!(eio, Error::Io { .. }), "{eio:?}");
+    }
+}
