@@ -69,6 +69,12 @@ impl FileKeyStore {
                 .mode(0o700)
                 .create(&dir)
                 .map_err(KeyError::io("create key directory", &dir))?;
+            // A directory just made exists for good only once its parent's entry is durable.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(KeyError::io("fsync directory", parent))?;
+            }
             let lock_path = dir.join(LOCK);
             let lock = OpenOptions::new()
                 .mode(0o600)
