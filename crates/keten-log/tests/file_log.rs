@@ -1010,6 +1010,8 @@ struct Faults {
     full_on_flush: AtomicBool,
     /// `fdatasync` fails with EIO.
     flush_fails: AtomicBool,
+    /// Cutting a file (`set_len`) fails with EIO.
+    cut_fails: AtomicBool,
 }
 
 const ENOSPC: i32 = 28;
@@ -1031,6 +1033,12 @@ impl LogIo for Faults {
             return Err(std::io::Error::from_raw_os_error(ENOSPC));
         }
         keten_log::StdIo.preallocate(file, len)
+    }
+    fn set_len(&self, file: &std::fs::File, len: u64) -> std::io::Result<()> {
+        if self.cut_fails.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(EIO));
+        }
+        file.set_len(len)
     }
     fn sync_data(&self, file: &std::fs::File) -> std::io::Result<()> {
         if self.full_on_flush.load(Ordering::SeqCst) {
@@ -1143,6 +1151,58 @@ async fn full_disk_is_storage_full_loses_nothing_and_appends_resume() {
         );
         log.close().await.unwrap();
     }
+}
+
+/// When the failed write cannot be cut back, the log stops taking appends until it is reopened,
+/// and the open cuts the leftover as the torn tail it is, keeping every acknowledged event.
+#[tokio::test]
+async fn a_full_disk_write_that_cannot_be_cut_back_is_a_torn_tail_for_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(Faults::default());
+    let log = FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            io: disk.clone(),
+            ..FileLogOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    for i in 0..10 {
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(i, "ok")])
+            .await
+            .unwrap();
+    }
+    let acknowledged = all(&log).await;
+    disk.full_half_way.store(true, Ordering::SeqCst);
+    disk.cut_fails.store(true, Ordering::SeqCst);
+    let big: Vec<ProposedEvent> = (0..20).map(|k| event(100 + k, "lost")).collect();
+    let r = log.append(&stream("s"), ExpectedVersion::Any, big).await;
+    assert_storage_full(r, dir.path());
+    disk.full_half_way.store(false, Ordering::SeqCst);
+    disk.cut_fails.store(false, Ordering::SeqCst);
+    let r = log
+        .append(&stream("s"), ExpectedVersion::Any, vec![event(200, "x")])
+        .await;
+    assert!(
+        matches!(&r, Err(Error::Backend(m)) if m.contains("reopen")),
+        "{r:?}"
+    );
+    assert_eq!(all(&log).await, acknowledged);
+    log.close().await.unwrap();
+    let log = FileLog::open(dir.path(), FileLogOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        log.stats().torn_bytes_dropped > 0,
+        "the half write was cut by recovery"
+    );
+    assert_eq!(all(&log).await, acknowledged);
+    log.append(&stream("s"), ExpectedVersion::Any, vec![event(200, "x")])
+        .await
+        .unwrap();
+    log.close().await.unwrap();
+    verify_dir(dir.path()).unwrap();
 }
 
 /// Many appenders when the disk fills: every append of the failing group gets `StorageFull`
