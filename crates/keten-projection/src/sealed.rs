@@ -21,7 +21,8 @@
 //! Architecture invariant: every read of family data in keten goes through this store; only
 //! the proofs and the verification read the raw log.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use keten_keys::{KeyId, KeyState, Keyring};
@@ -51,11 +52,28 @@ pub fn key_id(stream: &StreamId) -> KeyId {
 pub struct Sealed {
     inner: Arc<dyn EventStore>,
     keys: Keyring,
+    /// Families whose `FamilyErased` this store has seen. Their events read back as erased at
+    /// once, also while this server still holds their key in its cache: with several servers
+    /// on one JetStream, the one that erases destroys the key in the shared store, and the
+    /// others learn of it from the event.
+    erased: Arc<Mutex<HashSet<KeyId>>>,
 }
 
 impl Sealed {
     pub fn new(inner: Arc<dyn EventStore>, keys: Keyring) -> Self {
-        Self { inner, keys }
+        Self {
+            inner,
+            keys,
+            erased: Arc::default(),
+        }
+    }
+
+    fn is_erased_here(&self, id: &KeyId) -> bool {
+        self.erased.lock().expect("not poisoned").contains(id)
+    }
+
+    fn note_erased(&self, id: KeyId) {
+        self.erased.lock().expect("not poisoned").insert(id);
     }
 
     /// The log as stored: ciphertext and all.
@@ -94,11 +112,20 @@ impl Sealed {
     }
 
     async fn open(&self, mut rec: RecordedEvent) -> keten_log::Result<RecordedEvent> {
-        if !keten_keys::is_sealed(&rec.payload) || stored::family_str(rec.stream.as_str()).is_none()
-        {
+        if stored::family_str(rec.stream.as_str()).is_none() {
+            return Ok(rec);
+        }
+        if rec.event_type.as_str() == ERASED_TYPE {
+            self.note_erased(key_id(&rec.stream));
+        }
+        if !keten_keys::is_sealed(&rec.payload) {
             return Ok(rec);
         }
         let id = key_id(&rec.stream);
+        if self.is_erased_here(&id) {
+            rec.payload = Vec::new();
+            return Ok(rec);
+        }
         let state = match self.keys.cached(&id) {
             Some(state) => state,
             None => self
@@ -171,8 +198,13 @@ impl EventStore for Sealed {
         expected: ExpectedVersion,
         events: Vec<ProposedEvent>,
     ) -> keten_log::Result<AppendResult> {
+        let erasure = events.iter().any(|e| e.event_type.as_str() == ERASED_TYPE);
         let events = self.seal(stream, events).await?;
-        self.inner.append(stream, expected, events).await
+        let appended = self.inner.append(stream, expected, events).await?;
+        if erasure {
+            self.note_erased(key_id(stream));
+        }
+        Ok(appended)
     }
 
     async fn read_stream(

@@ -125,6 +125,9 @@ impl App {
 
 fn access_log_failed(e: keten_access::AccessError) -> Error {
     tracing::error!(error = %e, "an access record could not be written; the access is not answered");
+    if let keten_access::AccessError::Store(e @ keten_log::Error::StorageFull { .. }) = e {
+        return Error::Log(e);
+    }
     Error::Unavailable(format!(
         "the access could not be recorded in the access log, so it is not answered: {e}"
     ))

@@ -59,6 +59,25 @@ impl Gateway {
         let family = wire::family_id(&req.family_id, "family_id")?;
         let expected = expected_version(req.expected)?;
         let events = events(&family, req.events)?;
+        // Recorded before the append, so that no event is written without its record (a
+        // publish that then fails leaves the record of an attempt: the access log may say too
+        // much, never too little). Classified against the family as it stands, so that an
+        // action is judged by its goal's life domain.
+        let classes = match self.app.projections.family(&family) {
+            Some(view) => events.iter().fold(ClassSet::EMPTY, |all, (_, e)| {
+                all.union(classes_of_in(&view.state, e))
+            }),
+            None => events
+                .iter()
+                .fold(ClassSet::EMPTY, |all, (_, e)| all.union(classes_of(e))),
+        };
+        let access = Access::new(
+            "PartnerGateway.Publish",
+            AccessAction::Create,
+            Some(&family),
+        )
+        .classes(classes);
+        self.app.record_access(&caller, access).await?;
         let r = self
             .app
             .publisher
@@ -83,23 +102,6 @@ impl Gateway {
             position = r.last_position.0,
             "published"
         );
-        // Classified against the family as it stands now, so that an action is judged by its
-        // goal's life domain.
-        let classes = match self.app.projections.family(&family) {
-            Some(view) => events.iter().fold(ClassSet::EMPTY, |all, (_, e)| {
-                all.union(classes_of_in(&view.state, e))
-            }),
-            None => events
-                .iter()
-                .fold(ClassSet::EMPTY, |all, (_, e)| all.union(classes_of(e))),
-        };
-        let access = Access::new(
-            "PartnerGateway.Publish",
-            AccessAction::Create,
-            Some(&family),
-        )
-        .classes(classes);
-        self.app.record_access(&caller, access).await?;
         Ok(v1::PublishResponse {
             version: r.last_version.0,
             first_position: r.first_position.0,

@@ -226,7 +226,11 @@ pub async fn serve(
     }
     drop(app);
     served.map_err(|e| Error::Internal(format!("gRPC server: {e}")))?;
-    projections.shutdown().await?;
+    // The snapshot only shortens the next start: one that cannot be written (a full disk) costs
+    // a longer fold then, and loses nothing.
+    if let Err(error) = projections.shutdown().await {
+        tracing::warn!(%error, "no final snapshot; the next start folds more of the log");
+    }
     tracing::info!("stopped");
     Ok(())
 }
