@@ -938,3 +938,58 @@ async fn an_erased_family_still_proves_under_old_and_new_checkpoints() {
     assert_eq!(plain.len(), 1, "only the erasure itself is left to read");
     assert_eq!(plain[0].position, erasure.position);
 }
+
+/// The same proofs over JetStream: a bundle exported from a server on a NATS stream verifies
+/// offline, and a checkpoint made before more events is extended by the one after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_hold_the_same_over_jetstream() {
+    let nats = keten_testkit::NatsServer::start();
+    let dir = audit_dir();
+    let key = public_key(&dir);
+    let args = [
+        "--store",
+        &nats.url(),
+        "--nats-monitor",
+        &nats.monitor_url(),
+    ];
+    let server = dir.serve_with(&args);
+    let fam = FamilyId::new("gezin-bewijs-nats").unwrap();
+    let other = FamilyId::new("gezin-ander-nats").unwrap();
+    play(&server, &[fam.clone(), other.clone()]).await;
+    let a = auditor(&server).await;
+    let old = checkpoint(&a, true).await;
+    old.verify(&key).unwrap();
+
+    let path = dir.tmp.path().join("nats-bundle.json");
+    export(&dir, &server, &fam, &path);
+    let bundle = Bundle::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let expected: usize = scenario::steps(&fam, today())
+        .iter()
+        .map(|s| s.events.len())
+        .sum();
+    assert_eq!(bundle.events.len(), expected);
+
+    // More events, a restart of keten (the tree is rebuilt from the stream), and consistency.
+    publish_one(
+        &server,
+        &scenario::police_system(),
+        &other,
+        Event::PoliceContactRecorded {
+            member_id: Some(scenario::mid("c1")),
+            occurred_on: today(),
+        },
+    )
+    .await;
+    assert!(server.terminate());
+    let server = dir.serve_with(&args);
+    let a = auditor(&server).await;
+    let new = checkpoint(&a, true).await;
+    assert!(new.checkpoint.tree_size > old.checkpoint.tree_size);
+    let (proof, latest) = consistency(&a, old.checkpoint.tree_size).await;
+    assert_eq!(latest, new);
+    keten_proof::verify_checkpoint_consistency(&old, &new, &proof, &key)
+        .expect("the stream after extends the stream before");
+    drop(server);
+    let (ok, text) = verify(&dir, &path);
+    assert!(ok, "{text}");
+}
