@@ -40,6 +40,7 @@ enum_words!(goal_status, v1::GoalStatus, "GOAL_STATUS_");
 enum_words!(chain_level, v1::ChainLevel, "CHAIN_LEVEL_");
 enum_words!(member_role, v1::MemberRole, "MEMBER_ROLE_");
 enum_words!(lead_basis, v1::LeadBasis, "LEAD_BASIS_");
+enum_words!(data_class, v1::DataClass, "DATA_CLASS_");
 
 /// The plan in plain text, section by section.
 pub fn plan_text(p: &v1::FamilyPlan) -> String {
@@ -196,6 +197,14 @@ fn write_plan(o: &mut String, p: &v1::FamilyPlan) -> std::fmt::Result {
             out.goals_achieved.map_or(0, |s| s.count),
             out.goals_achieved.map_or(0, |s| s.of),
             n(out.chain_escalations)
+        )?;
+    }
+    if !p.omitted_classes.is_empty() {
+        let classes: Vec<String> = p.omitted_classes.iter().map(|c| data_class(*c)).collect();
+        writeln!(
+            o,
+            "  left out for this reader (need-to-know): {}",
+            classes.join(", ")
         )?;
     }
     Ok(())
