@@ -40,3 +40,14 @@ pub use types::{
     ProposedEvent, ReadFrom, RecordedEvent, StreamId, StreamVersion, SubscriptionFilter, Until,
 };
 pub use verify::{TornTail, VerifyReport, verify_dir};
+
+/// The record frame and segment header codecs, for the fuzz targets in the repository's `fuzz/`
+/// only: not part of the API, and they change with the format.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::format::{
+        FRAME_HEADER_LEN, FrameError, RecordFields, RecordView, SEGMENT_HEADER_LEN, SegmentHeader,
+        decode_record, encode_record, genesis, peek_frame_len,
+    };
+}

@@ -355,6 +355,7 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
     } else {
         None
     };
+    let used_checkpoint = checkpoint.is_some();
     let (mut index, mut chain, resume_segment, resume_offset) = match checkpoint {
         Some((index, chain)) => {
             let last = index.segments.len() - 1;
@@ -370,6 +371,14 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
             0,
             SEGMENT_HEADER_LEN as u64,
         ),
+    };
+    // Rule 5 also when the index is rebuilt (a full check, or a checkpoint ignored for a
+    // mismatch): the events a checkpoint counts were acknowledged, so they are never cut off as
+    // a torn tail. A used checkpoint needs no check: the walk starts after what it covers.
+    let acknowledged = if used_checkpoint {
+        None
+    } else {
+        read_checkpoint(dir)?
     };
     let mut torn_bytes = 0;
     let replay_from = chain.next_position;
@@ -407,6 +416,7 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
         )?;
         index.segments[k].data_end = scanned.data_end;
         if let Some(torn) = scanned.torn {
+            check_acknowledged(dir, acknowledged.as_ref(), chain.next_position)?;
             if mode == RecoveryMode::Refuse {
                 return Err(corrupt(
                     &f.path,
@@ -434,6 +444,7 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
             torn_bytes = torn.dropped;
         }
     }
+    check_acknowledged(dir, acknowledged.as_ref(), chain.next_position)?;
     index.head_hash = chain.prev_hash;
     Ok(Recovered {
         index,
@@ -441,6 +452,31 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
         torn_bytes,
         replayed: chain.next_position - replay_from,
     })
+}
+
+/// The checkpoint file decoded, `None` when there is none or no usable chunk.
+pub fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
+    match std::fs::read(checkpoint_path(dir)) {
+        Ok(bytes) => Ok(decode_checkpoint(bytes).ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::from_io(&checkpoint_path(dir), e)),
+    }
+}
+
+/// Refuses a log that holds fewer events than its checkpoint counts (rule 5).
+pub fn check_acknowledged(dir: &Path, checkpoint: Option<&Checkpoint>, holds: u64) -> Result<()> {
+    match checkpoint {
+        Some(c) if c.count > holds => Err(corrupt(
+            &checkpoint_path(dir),
+            c.row_offset(holds),
+            holds,
+            format!(
+                "the index checkpoint covers {} events but the log holds {holds}: acknowledged data missing",
+                c.count
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Loads the checkpoint if it matches the log; `Ok(None)` means rebuild from the log.

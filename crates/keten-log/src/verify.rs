@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::format::{SEGMENT_HEADER_LEN, corrupt, io_err};
-use crate::index::{checkpoint_path, decode_checkpoint};
+use crate::index::checkpoint_path;
 use crate::recovery::{
-    Chain, check_contiguous, check_header_chain, list_segments, open_segment_file, read_header,
-    scan_segment,
+    Chain, check_acknowledged, check_contiguous, check_header_chain, list_segments,
+    open_segment_file, read_checkpoint, read_header, scan_segment,
 };
 use crate::types::GlobalPosition;
 
@@ -42,11 +42,7 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let ids = list_segments(dir, false)?;
     check_contiguous(dir, &ids)?;
-    let checkpoint = match std::fs::read(checkpoint_path(dir)) {
-        Ok(bytes) => decode_checkpoint(bytes).ok(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(crate::Error::from_io(&checkpoint_path(dir), e)),
-    };
+    let checkpoint = read_checkpoint(dir)?;
     let mut rows = checkpoint.as_ref().map(|c| c.rows());
     let mut mismatch: Option<(u64, String)> = None;
     let mut chain = Chain::start();
@@ -110,21 +106,8 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             format!("the index checkpoint disagrees with the log: it has {why}"),
         ));
     }
-    let checkpoint_events = match &checkpoint {
-        Some(c) if c.count <= chain.next_position => Some(c.count),
-        Some(c) => {
-            return Err(corrupt(
-                &checkpoint_path(dir),
-                c.row_offset(chain.next_position),
-                chain.next_position,
-                format!(
-                    "the index checkpoint covers {} events but the log holds {}: acknowledged data missing",
-                    c.count, chain.next_position
-                ),
-            ));
-        }
-        None => None,
-    };
+    check_acknowledged(dir, checkpoint.as_ref(), chain.next_position)?;
+    let checkpoint_events = checkpoint.as_ref().map(|c| c.count);
     Ok(VerifyReport {
         segments: ids.len() as u64,
         events: chain.next_position,
