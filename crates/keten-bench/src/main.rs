@@ -6,6 +6,7 @@ mod audit;
 mod keten;
 mod nats;
 mod pg;
+mod privacy;
 mod raw;
 mod scale;
 mod server;
@@ -38,6 +39,9 @@ enum Cmd {
     Server(server::ServerArgs),
     /// As-of plans, Merkle proofs and checkpoint signing, beside PostgreSQL (see `audit.rs`).
     Audit(audit::AuditArgs),
+    /// Publish and GetFamilyPlan with encryption and the access log off and on (see
+    /// `privacy.rs`).
+    Privacy(privacy::PrivacyArgs),
     /// A data set of up to millions of events written through the API into the real `keten
     /// serve`, and what holding it costs at each size (see `scale.rs`).
     Scale(scale::ScaleArgs),
@@ -139,6 +143,7 @@ async fn main() -> Result<()> {
         Cmd::Nats(args) => return nats::run(args).await,
         Cmd::Server(args) => return server::run(args).await,
         Cmd::Audit(args) => return audit::run(args).await,
+        Cmd::Privacy(args) => return privacy::run(args).await,
         Cmd::Scale(_) | Cmd::Load(_) => unreachable!("run before the lock"),
     };
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);

@@ -326,7 +326,7 @@ pub(crate) async fn connect(url: &str, pki: &Path) -> Result<tonic::transport::C
     keten::client::connect(url, pki, PARTNER).await
 }
 
-fn partner_id() -> keten_domain::PartnerId {
+pub(crate) fn partner_id() -> keten_domain::PartnerId {
     keten_domain::PartnerId::new(PARTNER).expect("a valid partner id")
 }
 
