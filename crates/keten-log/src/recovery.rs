@@ -6,7 +6,9 @@
 //! 2. Each segment header is intact, names its own id, starts at the position where the previous
 //!    segment ended and chains from the previous segment's last record hash: else refuse.
 //! 3. Every record has a valid CRC, the next global position, the previous record's hash, a commit
-//!    time not before its predecessor, and its place in its append: else refuse, except:
+//!    time not before its predecessor, and its place in its append; each record of a complete
+//!    append has the next version of its stream and an event id new to the log: else refuse,
+//!    except:
 //! 4. At the end of the *last* segment, bytes that are not a whole valid record (or that leave
 //!    an append incomplete) are a torn write when every valid record after them belongs to the
 //!    same write as the damage (each record names the offset where its write began). The last
@@ -382,6 +384,8 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
     };
     let mut torn_bytes = 0;
     let replay_from = chain.next_position;
+    // The first record of a complete append that does not fit its stream (rule 3).
+    let mut misfit = None;
     for k in resume_segment..files.len() {
         let f = &files[k];
         let is_last = k + 1 == files.len();
@@ -406,14 +410,21 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
             &mut chain,
             is_last,
             &mut |r, at| {
-                index.push(
-                    at,
-                    r.stream,
-                    crate::types::EventId(uuid::Uuid::from_bytes(r.id)),
-                    r.commit_time,
-                );
+                let id = crate::types::EventId(uuid::Uuid::from_bytes(r.id));
+                if misfit.is_none() {
+                    let next_version = index
+                        .streams
+                        .get(r.stream)
+                        .map_or(0, |s| s.positions.len() as u64);
+                    misfit = stream_misfit(r, next_version, index.ids.contains_key(&id))
+                        .map(|why| corrupt(&f.path, at, r.position, why));
+                }
+                index.push(at, r.stream, id, r.commit_time);
             },
         )?;
+        if let Some(e) = misfit.take() {
+            return Err(e);
+        }
         index.segments[k].data_end = scanned.data_end;
         if let Some(torn) = scanned.torn {
             check_acknowledged(dir, acknowledged.as_ref(), chain.next_position)?;
@@ -452,6 +463,25 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
         torn_bytes,
         replayed: chain.next_position - replay_from,
     })
+}
+
+/// Why a record of a complete append does not fit its stream, if it does not: its version must
+/// follow the stream's last event, and its id must be new to the log (ids are unique for the
+/// life of the log).
+pub fn stream_misfit(r: &RecordView<'_>, next_version: u64, id_seen: bool) -> Option<String> {
+    if r.version != next_version {
+        Some(format!(
+            "record is version {} of stream `{}`, expected version {next_version}",
+            r.version, r.stream
+        ))
+    } else if id_seen {
+        Some(format!(
+            "record's event id {} is already in the log",
+            uuid::Uuid::from_bytes(r.id)
+        ))
+    } else {
+        None
+    }
 }
 
 /// The checkpoint file decoded, `None` when there is none or no usable chunk.

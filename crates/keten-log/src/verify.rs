@@ -1,5 +1,6 @@
 //! Offline verification of a data directory, for `keten verify`.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
@@ -7,7 +8,7 @@ use crate::format::{SEGMENT_HEADER_LEN, corrupt, io_err};
 use crate::index::checkpoint_path;
 use crate::recovery::{
     Chain, check_acknowledged, check_contiguous, check_header_chain, list_segments,
-    open_segment_file, read_checkpoint, read_header, scan_segment,
+    open_segment_file, read_checkpoint, read_header, scan_segment, stream_misfit,
 };
 use crate::types::GlobalPosition;
 
@@ -35,9 +36,10 @@ pub struct TornTail {
 }
 
 /// Walks every segment of `dir`: headers, every record's CRC, the hash chain, positions and
-/// appends; and checks every row of the index checkpoint against its record. Changes nothing and takes no lock, so on a live directory the tail being written may
-/// show up as torn. The first damage is an [`crate::Error::Corrupt`] naming file, offset and
-/// position.
+/// appends, stream versions and the uniqueness of event ids; and checks every row of the index
+/// checkpoint against its record. Changes nothing and takes no lock, so on a live directory the
+/// tail being written may show up as torn. The first damage is an [`crate::Error::Corrupt`]
+/// naming file, offset and position.
 pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let ids = list_segments(dir, false)?;
@@ -47,6 +49,10 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let mut mismatch: Option<(u64, String)> = None;
     let mut chain = Chain::start();
     let mut torn_tail = None;
+    // Per stream, the next version; every event id seen (16 bytes each, plus the table's slack).
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut event_ids: HashSet<[u8; 16]> = HashSet::new();
+    let mut misfit = None;
     for (k, &id) in ids.iter().enumerate() {
         let f = open_segment_file(dir, id, false)?;
         let header = read_header(&f.path, &f.file, id)?;
@@ -61,6 +67,18 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             &mut chain,
             last,
             &mut |r, offset| {
+                if misfit.is_none() {
+                    let next = versions.get(r.stream).copied().unwrap_or(0);
+                    let id_seen = !event_ids.insert(r.id);
+                    misfit = stream_misfit(r, next, id_seen)
+                        .map(|why| corrupt(&f.path, offset, r.position, why));
+                }
+                match versions.get_mut(r.stream) {
+                    Some(next) => *next += 1,
+                    None => {
+                        versions.insert(r.stream.to_owned(), 1);
+                    }
+                }
                 let Some(row) = rows.as_mut().and_then(Iterator::next) else {
                     return;
                 };
@@ -88,6 +106,9 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
                 }
             },
         )?;
+        if let Some(e) = misfit.take() {
+            return Err(e);
+        }
         if let Some(t) = scanned.torn {
             torn_tail = Some(TornTail {
                 file: f.path.clone(),

@@ -129,3 +129,93 @@ async fn a_full_check_open_refuses_a_log_shorter_than_its_checkpoint() {
     assert!(verify_dir(dir).is_err());
     assert_refused_as_missing(FileLog::open(dir, options(true)).await, dir);
 }
+
+/// Rewrites the last record of segment 0 with `edit` applied to its body and its CRC made
+/// valid again: a record no torn write makes, which only its stream's content can betray (the
+/// last record has no successor whose hash link would break).
+fn edit_last_record(dir: &Path, edit: impl FnOnce(&mut [u8])) {
+    let path = dir.join(SEGMENT_0);
+    let mut b = std::fs::read(&path).unwrap();
+    let mut at = FIRST_RECORD as usize;
+    let mut last = at;
+    while at + 4 <= b.len() {
+        let len = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        last = at;
+        at += 8 + len;
+    }
+    let len = u32::from_le_bytes(b[last..last + 4].try_into().unwrap()) as usize;
+    edit(&mut b[last + 8..last + 8 + len]);
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&b[last..last + 4]),
+        &b[last + 8..last + 8 + len],
+    );
+    b[last + 4..last + 8].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, b).unwrap();
+}
+
+/// Two appends to two streams, one event each, closed; no checkpoint, so that open walks them.
+async fn two_streams(dir: &Path) {
+    let log = FileLog::open(dir, options(false)).await.unwrap();
+    for (stream, n) in [("family-1", 1), ("family-2", 2)] {
+        let stream = StreamId::new(stream).unwrap();
+        log.append(&stream, ExpectedVersion::NoStream, vec![event(n)])
+            .await
+            .unwrap();
+    }
+    log.close().await.unwrap();
+    std::fs::remove_file(dir.join("index.ckpt")).unwrap();
+    assert_eq!(verify_dir(dir).unwrap().events, 2);
+}
+
+fn assert_refused_at_the_last_record(result: keten_log::Result<FileLog>, expect: &str) {
+    match result {
+        Err(Error::Corrupt {
+            position, reason, ..
+        }) => {
+            assert_eq!(position.0, 1, "{reason}");
+            assert!(reason.contains(expect), "{reason}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(log) => panic!("opened: {:?}", log.stats()),
+    }
+}
+
+/// Found by `segment_open`: a record whose stream version does not follow its stream (here the
+/// first event of `family-2` claiming version 1) passed `verify_dir` and open, while the online
+/// `verify` refused it and reads by version disagreed with the version the event carried.
+#[tokio::test]
+async fn a_record_with_the_wrong_stream_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    two_streams(dir).await;
+    // Body offset 24: the stream version.
+    edit_last_record(dir, |body| {
+        body[24..32].copy_from_slice(&1u64.to_le_bytes())
+    });
+
+    let expect = "version 1 of stream `family-2`, expected version 0";
+    assert_refused_at_the_last_record(verify_dir(dir).map(|_| unreachable!()), expect);
+    assert_refused_at_the_last_record(FileLog::open(dir, options(false)).await, expect);
+    assert_refused_at_the_last_record(FileLog::open(dir, options(true)).await, expect);
+}
+
+/// The same family of damage: an event id that is already in the log (ids are unique for the
+/// life of the log; the index would map it to one of the two).
+#[tokio::test]
+async fn a_record_repeating_an_event_id_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    two_streams(dir).await;
+    // Body offset 40: the event id.
+    edit_last_record(dir, |body| {
+        body[40..56].copy_from_slice(uuid::Uuid::from_u128(1).as_bytes())
+    });
+
+    let expect = "is already in the log";
+    assert_refused_at_the_last_record(verify_dir(dir).map(|_| unreachable!()), expect);
+    assert_refused_at_the_last_record(FileLog::open(dir, options(false)).await, expect);
+    assert_refused_at_the_last_record(FileLog::open(dir, options(true)).await, expect);
+}
