@@ -244,6 +244,11 @@ impl Server {
         format!("https://{}", self.addr)
     }
 
+    /// The server process's id, to read its /proc entries.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub async fn channel(&self, partner: &str) -> Channel {
         connect(&self.url(), &self.pki, partner)
             .await

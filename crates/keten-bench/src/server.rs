@@ -220,6 +220,7 @@ pub(crate) async fn start(
             access_log: privacy.is_some(),
             ..Default::default()
         },
+        limits: Default::default(),
     };
     let (keys, access) = match privacy {
         Some((keys, access)) => (Some(keys), Some(access)),

@@ -27,6 +27,62 @@ pub struct Config {
     pub proofs: Option<ProofConfig>,
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// What one client may cost the server (see the README's "Limits"). Each has a default an
+/// operator can keep; raising one is a capacity decision, not a fix for a client's error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The largest request message the server decodes; a larger one is OUT_OF_RANGE before
+    /// its body is read. Far above a publish of `max_events_per_publish` ordinary events.
+    pub max_decoding_message_bytes: usize,
+    /// The largest response message the server sends; a larger one is OUT_OF_RANGE. Pages
+    /// (history, access log, families) keep ordinary answers far below it.
+    pub max_encoding_message_bytes: usize,
+    /// Events in one `Publish`; more is INVALID_ARGUMENT naming `events`, and nothing is
+    /// written. 1000 is the most one JetStream atomic batch holds.
+    pub max_events_per_publish: usize,
+    /// Open connections (TLS handshakes in progress included); further ones wait in the
+    /// listen queue until one closes. Keep it well below the process's file limit.
+    pub max_connections: usize,
+    /// A TCP connection that has not finished the TLS handshake in this time is closed.
+    pub tls_handshake_timeout_secs: u64,
+    /// HTTP/2 streams (calls, watches included) open at once on one connection.
+    pub max_concurrent_streams_per_connection: u32,
+    /// Calls being handled at once on one connection (until their response starts); more
+    /// wait their turn.
+    pub max_concurrent_calls_per_connection: usize,
+    /// A call whose answer has not started in this time is CANCELLED; 0 for no limit. A
+    /// client's shorter `grpc-timeout` wins.
+    pub request_timeout_secs: u64,
+    /// TCP keepalive probes after this idle time, so that a vanished peer's connection is
+    /// closed; 0 turns them off.
+    pub tcp_keepalive_secs: u64,
+    /// HTTP/2 pings at this interval on an idle connection; 0 turns them off.
+    pub http2_keepalive_interval_secs: u64,
+    /// A connection whose ping is not answered in this time is closed.
+    pub http2_keepalive_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_decoding_message_bytes: 4 << 20,
+            max_encoding_message_bytes: 16 << 20,
+            max_events_per_publish: 1000,
+            max_connections: 1024,
+            tls_handshake_timeout_secs: 10,
+            max_concurrent_streams_per_connection: 100,
+            max_concurrent_calls_per_connection: 64,
+            request_timeout_secs: 300,
+            tcp_keepalive_secs: 60,
+            http2_keepalive_interval_secs: 60,
+            http2_keepalive_timeout_secs: 20,
+        }
+    }
 }
 
 /// Encryption at rest, the access log and retention.
@@ -141,6 +197,7 @@ impl Config {
 
     /// Two partners with one certificate name or one id would make the caller ambiguous.
     pub fn check(&self) -> Result<()> {
+        self.limits.check()?;
         let mut ids = HashSet::new();
         let mut names = HashSet::new();
         for p in &self.partners {

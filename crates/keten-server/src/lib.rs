@@ -19,6 +19,7 @@ pub mod coordination;
 mod erasure;
 pub mod error;
 pub mod gateway;
+mod limits;
 mod list;
 pub mod metrics;
 pub mod need_to_know;

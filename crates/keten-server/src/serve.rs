@@ -20,7 +20,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::App;
 use crate::audit::AuditService;
 use crate::auth::Directory;
-use crate::config::{PartnerConfig, TlsConfig};
+use crate::config::{LimitsConfig, PartnerConfig, TlsConfig};
 use crate::coordination::CoordinationService;
 use crate::error::{Error, Result};
 use crate::gateway::Gateway;
@@ -43,6 +43,8 @@ pub struct Settings {
     /// The checkpoint signer; `None` refuses the proof calls.
     pub proofs: Option<crate::config::ProofConfig>,
     pub privacy: crate::config::PrivacyConfig,
+    /// What one client may cost the server.
+    pub limits: LimitsConfig,
 }
 
 /// The stores a server runs on: the event log, and beside it, never in it, the families' keys
@@ -70,7 +72,10 @@ pub async fn serve(
     on_ready: impl FnOnce(&Bound),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let tls = tls_config(&settings.tls)?;
+    settings.limits.check()?;
+    let tls = tls_config(&settings.tls)?.timeout(Duration::from_secs(
+        settings.limits.tls_handshake_timeout_secs,
+    ));
     let raw = stores.log;
     let keys = match (settings.privacy.encryption, stores.keys) {
         (true, Some(keys)) => Some(
@@ -207,19 +212,51 @@ pub async fn serve(
             .set_not_serving::<PartnerGatewayServer<Gateway>>()
             .await;
     };
-    let served = Server::builder()
+    let limits = &settings.limits;
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    let mut builder = Server::builder()
         .tls_config(tls)
         .map_err(|e| Error::Tls(e.to_string()))?
+        .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
+        .concurrency_limit_per_connection(limits.max_concurrent_calls_per_connection)
+        .http2_keepalive_interval(secs(limits.http2_keepalive_interval_secs))
+        .http2_keepalive_timeout(secs(limits.http2_keepalive_timeout_secs));
+    if let Some(timeout) = secs(limits.request_timeout_secs) {
+        builder = builder.timeout(timeout);
+    }
+    let (decode, encode) = (
+        limits.max_decoding_message_bytes,
+        limits.max_encoding_message_bytes,
+    );
+    let gateway = crate::limits::LimitedGateway {
+        inner: Gateway { app: app.clone() },
+        max_events_per_publish: limits.max_events_per_publish,
+    };
+    // Nagle's algorithm would hold back small responses until the peer's delayed ACK.
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(secs(limits.tcp_keepalive_secs));
+    let incoming = crate::limits::cap_connections(incoming, limits.max_connections);
+    let served = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(PartnerGatewayServer::new(Gateway { app: app.clone() }))
-        .add_service(CoordinationServer::new(CoordinationService {
-            app: app.clone(),
-        }))
-        .add_service(AuditServer::new(AuditService { app: app.clone() }))
-        // Nagle's algorithm would hold back small responses until the peer's delayed ACK.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
+        .add_service(
+            PartnerGatewayServer::new(gateway)
+                .max_decoding_message_size(decode)
+                .max_encoding_message_size(encode),
+        )
+        .add_service(
+            CoordinationServer::new(CoordinationService { app: app.clone() })
+                .max_decoding_message_size(decode)
+                .max_encoding_message_size(encode),
+        )
+        .add_service(
+            AuditServer::new(AuditService { app: app.clone() })
+                .max_decoding_message_size(decode)
+                .max_encoding_message_size(encode),
+        )
+        .serve_with_incoming_shutdown(incoming, signal)
         .await;
     for task in background {
         task.abort();

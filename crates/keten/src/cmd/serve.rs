@@ -118,6 +118,7 @@ pub async fn serve(
         read_wait,
         proofs: config.proofs.clone(),
         privacy: config.privacy.clone(),
+        limits: config.limits.clone(),
     };
     let stores = Stores {
         log: Arc::new(log.clone()),
@@ -237,6 +238,7 @@ pub async fn serve_nats(
         read_wait,
         proofs: config.proofs.clone(),
         privacy: config.privacy.clone(),
+        limits: config.limits.clone(),
     };
     let stores = Stores {
         log: Arc::new(log),
