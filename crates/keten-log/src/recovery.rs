@@ -602,6 +602,23 @@ fn load_checkpoint(
                 && r.hash() == ckpt.head_hash => {}
         _ => return ignore("the last record it covers does not match the log".into()),
     }
+    // The rows are trusted without reading their records, but every read must find a span of
+    // its segment's data where a row points: offsets rise by at least a frame within a segment
+    // and stay inside its data (else a read would compute a negative length).
+    let mut rows = ckpt.rows();
+    for &[id, _, data_end, count] in &ckpt.segments {
+        let mut next_min = SEGMENT_HEADER_LEN as u64;
+        for (offset, ..) in rows.by_ref().take(count as usize) {
+            let offset = u64::from(offset);
+            if offset < next_min || offset >= data_end {
+                return ignore(format!(
+                    "a row of segment {id} has offset {offset}, outside its data or out of order"
+                ));
+            }
+            next_min = offset + MIN_FRAME_LEN as u64;
+        }
+    }
+    drop(rows);
     Ok(Some(index_from_checkpoint(ckpt, files)))
 }
 
