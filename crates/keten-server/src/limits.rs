@@ -3,10 +3,11 @@
 //!
 //! Most limits are the transport's (tonic, hyper, h2, rustls), set in `serve`; this module holds
 //! the two the transport has no knob for: a cap on open connections, and the number of events
-//! in one `Publish`. Why no limit for slow readers of streams: every server stream (watch,
-//! subscribe, read-all) is pulled from the log only when h2 has send capacity for it, and h2
-//! buffers at most 400 KiB per stream whatever window the client advertises; a reader that
-//! stops reading costs that much and no more, and is served from the log when it reads again.
+//! in one `Publish`. Why no limit for slow readers of streams: a watch or a subscription is
+//! pulled from the log only when h2 has send capacity for it (read-all runs at most 256 events
+//! ahead), and h2 buffers at most 400 KiB per stream whatever window the client advertises; a
+//! reader that stops reading costs that much and no more, and is served from the log when it
+//! reads again.
 
 use std::io;
 use std::pin::Pin;
