@@ -11,9 +11,11 @@ fn main() -> Result<()> {
     match task.as_deref() {
         Some("test") => test(),
         Some("setup") => setup(),
+        Some("fuzz") => fuzz(),
         _ => {
-            eprintln!("usage: cargo xtask <test|setup>");
+            eprintln!("usage: cargo xtask <test|setup|fuzz>");
             eprintln!("  setup  install what the tests need (idempotent)");
+            eprintln!("  fuzz   only the short fuzz run of `test` (KETEN_FUZZ_SECONDS per target)");
             eprintln!(
                 "  test   setup, then fmt --check, clippy -D warnings, all tests, a short fuzz run"
             );
