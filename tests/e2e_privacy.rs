@@ -571,7 +571,7 @@ async fn erase_end_to_end(server: &Server, fam: &FamilyId) {
         .unwrap()
         .into_inner();
 
-    publish(
+    let requested = publish(
         &municipality,
         fam,
         &[Event::ErasureRequested {
@@ -580,7 +580,7 @@ async fn erase_end_to_end(server: &Server, fam: &FamilyId) {
         }],
     )
     .await;
-    let plan = get_plan(&coordinator, fam, None)
+    let plan = get_plan(&coordinator, fam, Some(requested.last_position))
         .await
         .unwrap()
         .plan

@@ -110,7 +110,7 @@ fn family_events(family: &FamilyId, count: u64) -> Vec<Event> {
 
 /// Appends the audited family's events spread evenly through a log of `total` events; the rest
 /// are other families' (registered, then nuisance reports), 100 to an append.
-async fn fill(log: &FileLog, family: &FamilyId, family_count: u64, total: u64) -> Result<()> {
+async fn fill(log: &dyn EventStore, family: &FamilyId, family_count: u64, total: u64) -> Result<()> {
     let today = keten_projection::today();
     let police = metadata(scenario::POLICE, PartnerKind::Police);
     let mine = family_events(family, family_count);
@@ -214,11 +214,18 @@ pub async fn run(args: AuditArgs) -> Result<()> {
             },
         )
         .await?;
+        // As the server stores families: payloads sealed under the family's key, opened on
+        // every read (the proofs below cover the stored ciphertext, read from the raw log).
+        let keys = keten_keys::FileKeyStore::open(tmp.path().join("keys")).await?;
+        let sealed = keten_projection::sealed::Sealed::new(
+            std::sync::Arc::new(log.clone()),
+            keten_keys::Keyring::load(std::sync::Arc::new(keys)).await?,
+        );
         let t = Instant::now();
-        fill(&log, &family, args.family_events, size).await?;
+        fill(&sealed, &family, args.family_events, size).await?;
         eprintln!("filled a log of {size} events in {:.1?}", t.elapsed());
 
-        let own = log
+        let own = sealed
             .read_stream(
                 &stored::stream_id(&family),
                 ReadFrom::Start,
@@ -237,7 +244,7 @@ pub async fn run(args: AuditArgs) -> Result<()> {
         for _ in 0..args.full_folds {
             let at = &own[rng.below(own.len() as u64) as usize];
             let t = Instant::now();
-            let view = family_as_of(&log, &family, Until::Position(at.position))
+            let view = family_as_of(&sealed, &family, Until::Position(at.position))
                 .await?
                 .context("a view")?;
             std::hint::black_box(view.plan(date_of(view.committed_at)));
@@ -253,7 +260,7 @@ pub async fn run(args: AuditArgs) -> Result<()> {
         // The cache, marks made by a first question at the latest.
         let cache = AsOfCache::default();
         let t = Instant::now();
-        cache.family_as_of(&log, &family, Until::Latest).await?;
+        cache.family_as_of(&sealed, &family, Until::Latest).await?;
         eprintln!(
             "first as-of question (makes {} marks): {:.1?}",
             cache.marks(),
@@ -270,7 +277,7 @@ pub async fn run(args: AuditArgs) -> Result<()> {
             };
             let t = Instant::now();
             let view = cache
-                .family_as_of(&log, &family, until)
+                .family_as_of(&sealed, &family, until)
                 .await?
                 .context("a view")?;
             std::hint::black_box(view.plan(date_of(view.committed_at)));

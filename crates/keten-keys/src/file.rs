@@ -50,10 +50,16 @@ struct Inner {
     dir: PathBuf,
     /// Held for the store's life: the flock on `LOCK`.
     _lock: File,
-    /// One operation at a time: get never sees a destroy half-done, and two creates of one id
-    /// never both write.
-    op: Mutex<()>,
+    /// One operation at a time per id (striped by the id's hash): get never sees a destroy
+    /// half-done, and two creates of one id never both write; creates of different families
+    /// overlap their fsyncs instead of queueing behind one another.
+    ops: Vec<Mutex<()>>,
+    /// Whole-store operations (loading every key at open) take every stripe.
+    all: Mutex<()>,
 }
+
+/// Stripes of the per-id lock: enough that concurrent creates of new families rarely share one.
+const STRIPES: usize = 64;
 
 impl FileKeyStore {
     /// Opens (creating it when missing) the key directory. Refuses a directory that holds
@@ -93,7 +99,8 @@ impl FileKeyStore {
             let inner = Inner {
                 dir,
                 _lock: lock,
-                op: Mutex::new(()),
+                ops: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                all: Mutex::new(()),
             };
             inner.recover()?;
             Ok(Self {
@@ -107,13 +114,40 @@ impl FileKeyStore {
         &self.inner.dir
     }
 
+    /// Runs `f` holding every stripe: nothing else runs meanwhile.
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let inner = Arc::clone(&self.inner);
         blocking(move || {
-            let _op = inner.op.lock().unwrap_or_else(|p| p.into_inner());
+            let _all = inner.all.lock().unwrap_or_else(|p| p.into_inner());
+            let _ops: Vec<_> = inner
+                .ops
+                .iter()
+                .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+                .collect();
+            f(&inner)
+        })
+        .await
+    }
+
+    /// Runs `f` holding `id`'s stripe only.
+    async fn run_for<T: Send + 'static>(
+        &self,
+        id: &KeyId,
+        f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        let stripe = (h.finish() as usize) % STRIPES;
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            // A whole-store operation waits for the stripes it takes, so taking `all` here
+            // briefly orders this after any that is under way.
+            drop(inner.all.lock().unwrap_or_else(|p| p.into_inner()));
+            let _op = inner.ops[stripe].lock().unwrap_or_else(|p| p.into_inner());
             f(&inner)
         })
         .await
@@ -137,12 +171,12 @@ impl KeyStore for FileKeyStore {
 
     async fn get(&self, id: &KeyId) -> Result<KeyState> {
         let id = id.clone();
-        self.run(move |inner| inner.get(&id)).await
+        self.run_for(&id.clone(), move |inner| inner.get(&id)).await
     }
 
     async fn create(&self, id: &KeyId) -> Result<DataKey> {
         let id = id.clone();
-        self.run(move |inner| {
+        self.run_for(&id.clone(), move |inner| {
             match inner.get(&id)? {
                 KeyState::Live(k) => return Ok(k),
                 KeyState::Destroyed { destroyed_at } => {
@@ -159,7 +193,7 @@ impl KeyStore for FileKeyStore {
 
     async fn destroy(&self, id: &KeyId, at: DateTime<Utc>) -> Result<()> {
         let id = id.clone();
-        self.run(move |inner| {
+        self.run_for(&id.clone(), move |inner| {
             let tomb = inner.tomb_path(&id);
             if !exists(&tomb)? {
                 inner.write_durably(&tomb, &record::encode_tombstone(at))?;
