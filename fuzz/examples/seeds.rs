@@ -8,10 +8,11 @@ use std::path::Path;
 
 use keten_fuzz::{Layout, input_of};
 use keten_log::fuzzing::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, peek_frame_len};
-use keten_log::{EventStore, EventType, ExpectedVersion, FileLog, FileLogOptions, ProposedEvent, StreamId};
+use keten_log::{
+    EventStore, EventType, ExpectedVersion, FileLog, FileLogOptions, ProposedEvent, StreamId,
+};
 use prost::Message;
 
-#[allow(dead_code, unused_imports)]
 #[path = "../../crates/keten-domain/tests/support/mod.rs"]
 mod support;
 
@@ -113,8 +114,16 @@ async fn main() {
         checkpoint: true,
         fix_checkpoint: false,
     };
-    let one = log_files(&[("family-1", 1, 40), ("family-2", 2, 10), ("family-1", 1, 0)], 4096).await;
-    let rolled = log_files(&[("a", 1, 1500), ("b", 2, 900), ("a", 1, 1500), ("c", 1, 10)], 4096).await;
+    let one = log_files(
+        &[("family-1", 1, 40), ("family-2", 2, 10), ("family-1", 1, 0)],
+        4096,
+    )
+    .await;
+    let rolled = log_files(
+        &[("a", 1, 1500), ("b", 2, 900), ("a", 1, 1500), ("c", 1, 10)],
+        4096,
+    )
+    .await;
     let empty = log_files(&[], 4096).await;
     for files in [&one, &rolled, &empty] {
         let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
@@ -138,7 +147,11 @@ async fn main() {
             save("segment_open", &input_of(no_ckpt, &torn));
         }
     }
-    for segment in one.iter().chain(&rolled).filter(|f| f.starts_with(b"KETENLOG")) {
+    for segment in one
+        .iter()
+        .chain(&rolled)
+        .filter(|f| f.starts_with(b"KETENLOG"))
+    {
         for frame in frames(segment) {
             assert!(frame.len() > FRAME_HEADER_LEN);
             for flags in [0u8, 3] {

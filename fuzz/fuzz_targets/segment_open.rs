@@ -54,11 +54,7 @@ fn env() -> &'static Env {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime");
-        Env {
-            _tmp: tmp,
-            dir,
-            rt,
-        }
+        Env { _tmp: tmp, dir, rt }
     })
 }
 
@@ -77,14 +73,23 @@ fn options(full_check: bool) -> FileLogOptions {
 async fn open_and_read(dir: &Path, full_check: bool) -> Result<u64, keten_log::Error> {
     let log = FileLog::open(dir, options(full_check)).await?;
     let events = log
-        .read_all(ReadFrom::Start, Direction::Forward, usize::MAX, Until::Latest)
+        .read_all(
+            ReadFrom::Start,
+            Direction::Forward,
+            usize::MAX,
+            Until::Latest,
+        )
         .await;
     let head = log.head().await;
     let verified = log.verify().await;
     log.close().await?;
     let events = events?;
     let count = events.len() as u64;
-    assert_eq!(head?.map(|p| p.0 + 1).unwrap_or(0), count, "head and read_all");
+    assert_eq!(
+        head?.map(|p| p.0 + 1).unwrap_or(0),
+        count,
+        "head and read_all"
+    );
     for (k, e) in events.iter().enumerate() {
         assert_eq!(e.position.0, k as u64, "positions are dense");
     }
