@@ -110,7 +110,12 @@ fn family_events(family: &FamilyId, count: u64) -> Vec<Event> {
 
 /// Appends the audited family's events spread evenly through a log of `total` events; the rest
 /// are other families' (registered, then nuisance reports), 100 to an append.
-async fn fill(log: &dyn EventStore, family: &FamilyId, family_count: u64, total: u64) -> Result<()> {
+async fn fill(
+    log: &dyn EventStore,
+    family: &FamilyId,
+    family_count: u64,
+    total: u64,
+) -> Result<()> {
     let today = keten_projection::today();
     let police = metadata(scenario::POLICE, PartnerKind::Police);
     let mine = family_events(family, family_count);
