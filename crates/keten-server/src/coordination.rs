@@ -12,7 +12,6 @@ use keten_access::AccessAction;
 
 use crate::App;
 use crate::access_log::Access;
-use crate::erasure::is_erased;
 use crate::error::{Error, Result};
 use crate::wire;
 
@@ -117,7 +116,9 @@ impl CoordinationService {
             // or a family that is erased, ends the watch.
             .take_while(move |item| {
                 let keep = match item {
-                    Ok(view) => !app.sight(&caller, Some(view)).is_denied() && !is_erased(view),
+                    Ok(view) => {
+                        !app.sight(&caller, Some(view)).is_denied() && !view.state.is_erased()
+                    }
                     Err(_) => true,
                 };
                 std::future::ready(keep)

@@ -13,7 +13,6 @@ use chrono::NaiveDate;
 use keten_access::AccessAction;
 use keten_domain::{ErasureGround, Event, FamilyId, FamilyState, PartnerKind, Role};
 use keten_log::{EventId, ExpectedVersion};
-use keten_projection::FamilyView;
 use keten_proto::v1;
 
 use crate::App;
@@ -22,11 +21,6 @@ use crate::auth::Caller;
 use crate::error::{Error, Result};
 
 const METHOD: &str = "Coordination.EraseFamily";
-
-/// Whether the view is of an erased family.
-pub fn is_erased(view: &FamilyView) -> bool {
-    view.state.is_erased()
-}
 
 /// The answer to a read of an erased family, for those who may know: when, and on what ground.
 pub fn erased_answer(family: &FamilyId, state: &FamilyState) -> Option<Error> {

@@ -61,8 +61,7 @@ pub fn list_families(
             let Some(classes) = by_need(&app.directory, caller, view) else {
                 return false;
             };
-            let plan = keten_domain::plan::coordinated_plan_with(&view.state, today, &app.policy);
-            let redacted = keten_domain::classes::redact(plan, classes);
+            let redacted = app.redacted_plan(view, classes, today);
             let keep = warning.is_none_or(|k| redacted.plan.warnings.iter().any(|w| w.kind == k));
             if keep {
                 plans.insert(view.family.clone(), redacted);

@@ -148,8 +148,17 @@ impl crate::App {
         sight: Sight,
         today: chrono::NaiveDate,
     ) -> keten_proto::v1::FamilyPlan {
+        keten_proto::convert::redacted_to_proto(&self.redacted_plan(view, sight.classes(), today))
+    }
+
+    /// The plan on `today`, under the server's retention policy, with only `classes` in it.
+    pub fn redacted_plan(
+        &self,
+        view: &FamilyView,
+        classes: ClassSet,
+        today: chrono::NaiveDate,
+    ) -> keten_domain::Redacted {
         let plan = keten_domain::plan::coordinated_plan_with(&view.state, today, &self.policy);
-        let redacted = keten_domain::classes::redact(plan, sight.classes());
-        keten_proto::convert::redacted_to_proto(&redacted)
+        keten_domain::classes::redact(plan, classes)
     }
 }
