@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask test` is the one test command that README.md gives and
 //! `.ci/run` calls. It installs what the tests need on a fresh machine, then checks formatting,
-//! lints, runs every test, and fuzzes each fuzz target for a short while.
+//! lints, runs every test (the browser tests in headless Chromium among them), and fuzzes each
+//! fuzz target for a short while.
 
 use std::process::Command;
 
@@ -156,7 +157,60 @@ fn setup() -> Result<()> {
     for version in [NATS_SERVER_VERSION, NATS_SERVER_MIN_VERSION] {
         install_nats_server(version)?;
     }
+    install_chromium()
+}
+
+/// The browser tests (tests/e2e_web.rs) drive Debian's headless Chromium through its
+/// chromedriver, at the paths those packages install to.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn install_chromium() -> Result<()> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !std::path::Path::new(p).is_file())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "the browser tests need {} (Debian packages `chromium` and `chromium-driver`); \
+             install them as root: apt-get install chromium chromium-driver",
+            missing.join(" and ")
+        );
+    }
+    apt_get(&["update"])?;
+    apt_get(&[
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "chromium",
+        "chromium-driver",
+    ])
+}
+
+/// apt-get without questions: CI has no terminal to answer them.
+fn apt_get(args: &[&str]) -> Result<()> {
+    eprintln!("$ apt-get {}", args.join(" "));
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(std::process::Stdio::null())
+        .status()
+        .context("could not start apt-get")?;
+    if !status.success() {
+        bail!("`apt-get {}` failed with {status}", args.join(" "));
+    }
     Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 fn nats_server_dir(version: &str) -> std::path::PathBuf {
