@@ -188,12 +188,15 @@ impl Dir {
         });
         let mut addr = None;
         let mut metrics = None;
+        let mut web = None;
         // The listening line comes first, then the metrics line (we always ask for metrics).
         while metrics.is_none() {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("keten listening on ") {
                         addr = Some(a.parse::<SocketAddr>().expect("address"));
+                    } else if let Some(a) = web_address(&line) {
+                        web = Some(a);
                     } else if let Some(a) = line.strip_prefix("metrics on ") {
                         metrics = Some(a.parse::<SocketAddr>().expect("address"));
                     }
@@ -216,6 +219,7 @@ impl Dir {
             child: Some(child),
             addr: addr.expect("listening line before the metrics line"),
             metrics: metrics.unwrap(),
+            web,
             stderr,
             cmd_line,
             transcript: self.transcript.clone(),
@@ -233,6 +237,8 @@ pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub metrics: SocketAddr,
+    /// The web screen's address, when it runs (its line comes before the metrics line).
+    pub web: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
     cmd_line: String,
     transcript: Transcript,
@@ -323,4 +329,12 @@ impl Drop for Server {
 /// The directory of the log inside a data directory.
 pub fn log_dir(data: &Path) -> PathBuf {
     data.join("log")
+}
+
+/// The address in `keten serve`'s `keten web on https://<addr>` line, if `line` is that line.
+pub fn web_address(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("keten web on https://")?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
 }
