@@ -17,14 +17,20 @@
 //! then read the segment files with `pread`.
 //!
 //! Architecture invariant: nothing enters the index before it is durable, so nothing a reader or
-//! a subscriber has seen can be lost by a crash.
+//! a subscriber has seen can be lost by a crash. The one exception is a log opened with
+//! [`Durability::Interval`] (the access log's mode): there an append is acknowledged and indexed
+//! once written to the page cache, and a flusher thread makes it durable within the interval.
+//! A process crash loses nothing (the kernel still has the bytes); a power loss or kernel crash
+//! can lose what the last interval wrote, and open then cuts that tail and reports it
+//! (`recovery`, rule 6). The flusher records how far it flushed in a flush mark, so that open
+//! cuts only after it and refuses damage before it.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -39,7 +45,8 @@ use crate::format::{
 use crate::index::{Index, Location, Segment, SegmentFile, checkpoint_path};
 use crate::io::{LogIo, StdIo, sync_dir};
 use crate::recovery::{
-    Chain, RecoveryMode, check_header_chain, open_segment_file, read_header, recover, scan_segment,
+    Chain, FLUSH_MARK_FILE, FlushMark, RecoveryMode, TailCut, check_header_chain,
+    open_segment_file, read_header, recover, scan_segment,
 };
 use crate::store::{EventStore, EventStream};
 use crate::types::{
@@ -53,6 +60,15 @@ pub enum Durability {
     /// Acknowledge only after `fdatasync`: an acknowledged event survives power loss.
     #[default]
     Fsync,
+    /// Acknowledge after `write` (the bytes are in the page cache); a flusher thread
+    /// `fdatasync`s what was written at most this long after the first unflushed write (plus
+    /// the flush's own time), and on every segment roll and on close. A process crash loses
+    /// nothing. A power loss or kernel crash can lose the appends acknowledged in the last
+    /// interval: open then cuts the tail after the flush mark, logs the bytes and records
+    /// dropped and reports them in [`FileLog::tail_cut`]; damage before the mark still refuses.
+    /// For the access log, whose bounded loss is argued in the README; never the event log's.
+    /// A zero interval means [`Durability::Fsync`].
+    Interval(Duration),
     /// Acknowledge after `write`, never flush: survives the process crashing, but power loss
     /// or a kernel crash can lose acknowledged events, and can leave damage that open refuses
     /// (holes in more than the last write). For tests and throwaway data only.
@@ -106,6 +122,10 @@ pub struct LogStats {
     pub torn_bytes_dropped: u64,
 }
 
+/// The longest flush interval accepted: beyond it the loss a power cut can cause stops being
+/// small.
+pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Default)]
 struct Stats {
     appends: AtomicU64,
@@ -121,6 +141,8 @@ pub(crate) struct Shared {
     /// Number of durable events; closes when the writer stops.
     head: watch::Receiver<u64>,
     stats: Stats,
+    /// What open cut off the tail.
+    cut: Option<TailCut>,
 }
 
 /// A handle to an open log; cheap to clone. The log closes when [`FileLog::close`] is called
@@ -193,6 +215,13 @@ impl FileLog {
             torn_bytes_dropped: s.torn_bytes_dropped.load(Ordering::Relaxed),
         }
     }
+
+    /// What open cut off the end of the log, if anything: a torn write never acknowledged, or
+    /// (with [`Durability::Interval`], after a power loss or kernel crash) acknowledged appends
+    /// that were never flushed. The owner of the log can record the loss.
+    pub fn tail_cut(&self) -> Option<&TailCut> {
+        self.shared.cut.as_ref()
+    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -201,7 +230,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| Error::Backend(format!("blocking task failed: {e}")))?
 }
 
-fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
+fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
+    if let Durability::Interval(every) = opts.durability {
+        if every.is_zero() {
+            opts.durability = Durability::Fsync;
+        } else if every > MAX_FLUSH_INTERVAL {
+            return Err(Error::Config(format!(
+                "flush interval {every:?} is longer than the {MAX_FLUSH_INTERVAL:?} allowed"
+            )));
+        }
+    }
     if opts.segment_size < 4096 || opts.segment_size > MAX_SEGMENT_SIZE {
         return Err(Error::Config(format!(
             "segment_size {} is outside 4096..={MAX_SEGMENT_SIZE}",
@@ -272,11 +310,31 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         });
         (w, 0, SEGMENT_HEADER_LEN as u64)
     };
+    // Everything kept is durable now (synced above or at creation): the mark starts there. In
+    // the other modes a mark left by an earlier open would make the tail lenient: remove it.
+    let durable_count = index.count();
+    let mark = match opts.durability {
+        Durability::Interval(_) => Some(MarkFile::create(
+            &dir,
+            FlushMark {
+                seq: 0,
+                segment: active_id,
+                offset: write_offset,
+                count: durable_count,
+            },
+            opts.io.clone(),
+        )?),
+        Durability::Fsync | Durability::NoSyncUnsafe => {
+            remove_flush_mark(&dir)?;
+            None
+        }
+    };
     let (head_tx, head_rx) = watch::channel(index.count());
     let shared = Arc::new(Shared {
         index: RwLock::new(index),
         head: head_rx,
         stats: Stats::default(),
+        cut: recovered.cut,
     });
     // A long replay (a crash after many events) is not repeated by the next open. The checkpoint
     // is an optimisation: on a full disk the log opens without writing it.
@@ -293,7 +351,24 @@ fn open_blocking(dir: PathBuf, opts: FileLogOptions) -> Result<FileLog> {
         .torn_bytes_dropped
         .store(recovered.torn_bytes, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(MAX_GROUP_APPENDS);
+    let active = Arc::new(active);
+    let flusher = match (mark, opts.durability) {
+        (Some(mark), Durability::Interval(every)) => Some(Flusher::start(
+            every,
+            mark,
+            Written {
+                file: active.clone(),
+                segment: active_id,
+                offset: write_offset,
+                count: durable_count,
+            },
+            shared.clone(),
+            opts.io.clone(),
+        )?),
+        _ => None,
+    };
     let writer = Writer {
+        flusher,
         active_path: segment_path(&dir, active_id),
         dir: dir.clone(),
         shared: shared.clone(),
@@ -444,7 +519,8 @@ struct Writer {
     opts: FileLogOptions,
     shared: Arc<Shared>,
     head_tx: watch::Sender<u64>,
-    active: File,
+    /// Shared with the flusher ([`Durability::Interval`]), which syncs it.
+    active: Arc<File>,
     active_path: PathBuf,
     active_id: u64,
     /// Where the durable data of the active segment ends.
@@ -466,6 +542,8 @@ struct Writer {
     expected: usize,
     /// How long the last group's write and flush took.
     last_flush: Duration,
+    /// With [`Durability::Interval`]: the thread that flushes behind the writer.
+    flusher: Option<Flusher>,
 }
 
 /// The appends of one group not yet flushed.
@@ -572,6 +650,13 @@ impl Writer {
 
     fn commit_group(&mut self, appends: Vec<AppendRequest>, g: &mut Group) {
         g.clear();
+        if self.poisoned.is_none()
+            && let Some(why) = self.flusher.as_ref().and_then(Flusher::failed)
+        {
+            // What was acknowledged since the last good flush may not be on disk: as after a
+            // failed flush of our own, only a reopen (which walks the tail) is safe.
+            self.poisoned = Some(why);
+        }
         let mut outcomes: Vec<Result<AppendResult>> = Vec::with_capacity(appends.len());
         // Appends before this index are durable.
         let mut flushed = 0;
@@ -644,7 +729,7 @@ impl Writer {
             let mut stored = Vec::new();
             let mut pending = Vec::new();
             for (k, e) in a.events.iter().enumerate() {
-                if let Some(&p) = index.ids.get(&e.id) {
+                if let Some(p) = index.find_id(&e.id)? {
                     stored.push((k, p));
                 } else if let Some(&(j, kk)) = g.ids.get(&e.id) {
                     pending.push((k, j, kk));
@@ -789,7 +874,7 @@ impl Writer {
             .write_at(&self.active, &g.buf, self.write_offset)
             .and_then(|()| match self.opts.durability {
                 Durability::Fsync => io.sync_data(&self.active),
-                Durability::NoSyncUnsafe => Ok(()),
+                Durability::Interval(_) | Durability::NoSyncUnsafe => Ok(()),
             });
         if let Err(e) = written {
             let e = Error::from_io(&self.active_path, e);
@@ -832,6 +917,14 @@ impl Writer {
             index.count()
         };
         self.head_tx.send_replace(count);
+        if let Some(flusher) = &self.flusher {
+            flusher.written(Written {
+                file: self.active.clone(),
+                segment: self.active_id,
+                offset: self.write_offset,
+                count,
+            });
+        }
         g.clear();
         Ok(())
     }
@@ -891,7 +984,7 @@ impl Writer {
                 offsets: Vec::new(),
                 data_end: SEGMENT_HEADER_LEN as u64,
             });
-        self.active = file;
+        self.active = Arc::new(file);
         self.active_id = header.id;
         self.active_path = segment_path(&self.dir, header.id);
         self.write_offset = SEGMENT_HEADER_LEN as u64;
@@ -906,6 +999,7 @@ impl Writer {
     }
 
     fn shutdown(&mut self) -> Result<()> {
+        let mark = self.flusher.take().and_then(Flusher::stop);
         if self.poisoned.is_some() {
             // Recovery on the next open sorts out the tail; a checkpoint now could be wrong.
             return Ok(());
@@ -914,6 +1008,15 @@ impl Writer {
         io.set_len(&self.active, self.write_offset)
             .and_then(|()| io.sync_all(&self.active))
             .map_err(io_err(&self.active_path))?;
+        if let Some(mut mark) = mark {
+            // Closed cleanly: all of it is known durable, so open will refuse any damage.
+            mark.write(
+                self.active_id,
+                self.write_offset,
+                self.durable.next_position,
+            )
+            .map_err(io_err(&mark.path))?;
+        }
         match write_checkpoint(&self.dir, &self.shared.index) {
             // Every event is durable in the segments; the next open replays what the
             // checkpoint would have spared it.
@@ -988,6 +1091,223 @@ impl Writer {
     }
 }
 
+/// The active segment as far as it was written: what a flush makes durable.
+#[derive(Clone)]
+struct Written {
+    file: Arc<File>,
+    segment: u64,
+    offset: u64,
+    count: u64,
+}
+
+struct FlushState {
+    written: Written,
+    /// When the first write not yet taken by a flush was made; `None` when nothing waits.
+    dirty_since: Option<Instant>,
+    stop: bool,
+    /// Why a flush failed; the writer stops accepting appends.
+    failed: Option<String>,
+}
+
+/// The thread that flushes a [`Durability::Interval`] log behind its writer, and records each
+/// flush in the flush mark. It is the only one writing the mark while it runs (open writes the
+/// first, the writer the last on close), so marks only ever move forward.
+struct Flusher {
+    state: Arc<(Mutex<FlushState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<MarkFile>>,
+}
+
+impl Flusher {
+    fn start(
+        every: Duration,
+        mark: MarkFile,
+        written: Written,
+        shared: Arc<Shared>,
+        io: Arc<dyn LogIo>,
+    ) -> Result<Self> {
+        let state = Arc::new((
+            Mutex::new(FlushState {
+                written,
+                dirty_since: None,
+                stop: false,
+                failed: None,
+            }),
+            Condvar::new(),
+        ));
+        let for_thread = state.clone();
+        let path = mark.path.clone();
+        let thread = std::thread::Builder::new()
+            .name("keten-log-flusher".into())
+            .spawn(move || flush_loop(&for_thread, every, mark, &shared, &*io))
+            .map_err(|e| Error::from_io(&path, e))?;
+        Ok(Self {
+            state,
+            thread: Some(thread),
+        })
+    }
+
+    /// The writer wrote up to `w`: flush it within the interval.
+    fn written(&self, w: Written) {
+        let (lock, wake) = &*self.state;
+        let mut st = lock.lock().expect("flush state");
+        st.written = w;
+        if st.dirty_since.is_none() {
+            st.dirty_since = Some(Instant::now());
+            wake.notify_one();
+        }
+    }
+
+    fn failed(&self) -> Option<String> {
+        self.state.0.lock().expect("flush state").failed.clone()
+    }
+
+    /// Stops the thread and returns its mark file, for the writer's last mark.
+    fn stop(mut self) -> Option<MarkFile> {
+        self.signal_stop();
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+
+    fn signal_stop(&self) {
+        let (lock, wake) = &*self.state;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
+        wake.notify_all();
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        // A writer that panicked must not leave the thread waiting for ever.
+        self.signal_stop();
+    }
+}
+
+fn flush_loop(
+    state: &(Mutex<FlushState>, Condvar),
+    every: Duration,
+    mut mark: MarkFile,
+    shared: &Shared,
+    io: &dyn LogIo,
+) -> MarkFile {
+    let (lock, wake) = state;
+    let mut st = lock.lock().expect("flush state");
+    loop {
+        while st.dirty_since.is_none() && !st.stop {
+            st = wake.wait(st).expect("flush state");
+        }
+        // On stop the writer flushes the rest itself, and writes the last mark.
+        if st.stop {
+            return mark;
+        }
+        let deadline = st.dirty_since.expect("dirty") + every;
+        while !st.stop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = wake
+                .wait_timeout(st, deadline - now)
+                .expect("flush state")
+                .0;
+        }
+        if st.stop {
+            return mark;
+        }
+        let w = st.written.clone();
+        st.dirty_since = None;
+        drop(st);
+        // The writer wrote up to `w` before it handed `w` over, so this flush covers it; the
+        // mark is written only once the flush returned, so it never claims more than is durable.
+        let flushed = io
+            .sync_data(&w.file)
+            .and_then(|()| mark.write(w.segment, w.offset, w.count));
+        st = lock.lock().expect("flush state");
+        match flushed {
+            Ok(()) => {
+                shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(
+                    segment = w.segment,
+                    error = %e,
+                    "flushing the log failed; appends stop until it is reopened"
+                );
+                st.failed = Some(format!("flushing segment {} failed: {e}", w.segment));
+                return mark;
+            }
+        }
+    }
+}
+
+/// The flush mark file ([`FlushMark`]) open for writing.
+struct MarkFile {
+    file: File,
+    path: PathBuf,
+    next_seq: u64,
+    io: Arc<dyn LogIo>,
+}
+
+impl MarkFile {
+    /// Writes a fresh mark file with both slots holding `mark`, durably and under a temporary
+    /// name first, so that the file is never seen without a valid slot.
+    fn create(dir: &Path, mark: FlushMark, io: Arc<dyn LogIo>) -> Result<Self> {
+        let path = dir.join(FLUSH_MARK_FILE);
+        let tmp = dir.join(format!("{FLUSH_MARK_FILE}.tmp"));
+        let make = || -> std::io::Result<File> {
+            let f = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            let first = FlushMark { seq: 0, ..mark };
+            let second = FlushMark { seq: 1, ..mark };
+            let mut both = Vec::with_capacity(128);
+            both.extend_from_slice(&first.encode());
+            both.extend_from_slice(&second.encode());
+            io.write_at(&f, &both, 0)?;
+            io.sync_all(&f)?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(dir)?;
+            Ok(f)
+        };
+        let file = make().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::from_io(&path, e)
+        })?;
+        Ok(Self {
+            file,
+            path,
+            next_seq: 2,
+            io,
+        })
+    }
+
+    fn write(&mut self, segment: u64, offset: u64, count: u64) -> std::io::Result<()> {
+        let mark = FlushMark {
+            seq: self.next_seq,
+            segment,
+            offset,
+            count,
+        };
+        self.io
+            .write_at(&self.file, &mark.encode(), mark.slot_offset())?;
+        self.io.sync_data(&self.file)?;
+        self.next_seq += 1;
+        Ok(())
+    }
+}
+
+/// Removes a flush mark left by an earlier open in [`Durability::Interval`], once everything is
+/// durable (open syncs first): in the other modes the whole log is held to the strict rules.
+fn remove_flush_mark(dir: &Path) -> Result<()> {
+    let path = dir.join(FLUSH_MARK_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => sync_dir(dir).map_err(io_err(dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::from_io(&path, e)),
+    }
+}
+
 fn fail_from(outcomes: &mut [Result<AppendResult>], from: usize, e: &Error) {
     for o in outcomes.iter_mut().skip(from) {
         if o.is_ok() {
@@ -1054,9 +1374,9 @@ impl Shared {
                 return Ok((Vec::new(), count));
             };
             let visible = Self::cutoff(&index, until);
-            let n = all.partition_point(|&p| p < visible) as u64;
+            let n = all.partition_point(|p| p < visible) as u64;
             let versions = select(n, start_index(from, |v| v.0), direction, limit);
-            let positions: Vec<u64> = versions.iter().map(|&v| all[v as usize]).collect();
+            let positions: Vec<u64> = versions.iter().map(|&v| all.at(v as usize)).collect();
             (positions, count)
         };
         let events = self.read_ordered(positions)?;
@@ -1481,15 +1801,15 @@ fn verify_open(shared: &Shared) -> Result<u64> {
                     "the index locates it at offset {}",
                     location.offset
                 ))
-            } else if index.times[position as usize] != time {
+            } else if index.time(position) != time {
                 Some("the index has another commit time".to_string())
-            } else if index.ids.get(&id) != Some(&position) {
+            } else if !index.ids.has(&id, position) {
                 Some(format!("the index maps its id {id} elsewhere"))
             } else if index
                 .streams
                 .get(stream.as_str())
                 .and_then(|s| s.positions.get(version as usize))
-                != Some(&position)
+                != Some(position)
             {
                 Some(format!(
                     "the index does not have it as version {version} of `{stream}`"

@@ -31,9 +31,9 @@ mod types;
 mod verify;
 
 pub use error::{Error, Result};
-pub use file_log::{Durability, FileLog, FileLogOptions, LogStats};
+pub use file_log::{Durability, FileLog, FileLogOptions, LogStats, MAX_FLUSH_INTERVAL};
 pub use io::{LogIo, StdIo};
-pub use recovery::RecoveryMode;
+pub use recovery::{RecoveryMode, TailCut};
 pub use store::{EventStore, EventStream};
 pub use types::{
     AppendResult, CommitTime, Direction, EventId, EventType, ExpectedVersion, GlobalPosition,

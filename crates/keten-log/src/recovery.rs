@@ -19,6 +19,14 @@
 //! 5. A checkpoint that claims more data than the log has means acknowledged data is missing:
 //!    refuse. A checkpoint that does not match the log in any other way is ignored and the index
 //!    is rebuilt from the log.
+//! 6. A log written with `Durability::Interval` keeps a flush mark (the file `FLUSHED`, see
+//!    [`FlushMark`]): where the data known durable ends. Before the mark, rules 1 to 5 hold with
+//!    no exception: damage there refuses, naming file and offset. After it, in the last segment
+//!    only, the data was acknowledged but possibly never flushed, and a power loss can leave
+//!    anything there (holes of zeros, stale or torn pages, valid records after them): the
+//!    segment is cut back to the last complete append before the first bad byte, and the bytes
+//!    and records dropped are logged and reported ([`TailCut`]). A mark naming a segment that is
+//!    not there, or data the file does not hold, means durable data is missing: refuse.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -30,9 +38,118 @@ use crate::format::{
     FrameError, Hash, MIN_FRAME_LEN, RecordView, SEGMENT_HEADER_LEN, SegmentHeader, corrupt,
     decode_record, genesis, io_err, parse_segment_file_name, segment_path,
 };
-use crate::index::{
-    Checkpoint, Index, Segment, SegmentFile, StreamEntry, checkpoint_path, decode_checkpoint,
-};
+use crate::index::{Checkpoint, Index, Segment, SegmentFile, checkpoint_path, decode_checkpoint};
+
+/// The flush mark's file in the log directory.
+pub const FLUSH_MARK_FILE: &str = "FLUSHED";
+const MARK_MAGIC: [u8; 8] = *b"KTNFLSH1";
+const MARK_SLOT: usize = 64;
+
+/// Where the data known durable ends, for a log written with `Durability::Interval`: the flusher
+/// writes it after each `fdatasync` of the active segment returned, so a mark never claims more
+/// than was durable when it was written.
+///
+/// The file `FLUSHED` holds two 64-byte slots; mark number `seq` goes to slot `seq % 2`, written
+/// in place and flushed, so a write torn by a power loss spoils one slot and the other still holds
+/// the previous mark (an older mark is only more lenient about the tail, never wrong). A slot,
+/// integers little-endian:
+///
+/// ```text
+///  0..8   magic "KTNFLSH1"
+///  8..16  seq         u64, the mark's number; the valid slot with the higher one counts
+/// 16..24  segment     u64, id of the segment the mark is in
+/// 24..32  offset      u64, data known durable in that segment ends here (an append boundary)
+/// 32..40  count       u64, events known durable (the next global position)
+/// 40..60  zero
+/// 60..64  crc32c      u32 over bytes 0..60
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlushMark {
+    pub seq: u64,
+    pub segment: u64,
+    pub offset: u64,
+    pub count: u64,
+}
+
+impl FlushMark {
+    pub fn encode(&self) -> [u8; MARK_SLOT] {
+        let mut b = [0u8; MARK_SLOT];
+        b[0..8].copy_from_slice(&MARK_MAGIC);
+        b[8..16].copy_from_slice(&self.seq.to_le_bytes());
+        b[16..24].copy_from_slice(&self.segment.to_le_bytes());
+        b[24..32].copy_from_slice(&self.offset.to_le_bytes());
+        b[32..40].copy_from_slice(&self.count.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        let b: &[u8; MARK_SLOT] = b.try_into().ok()?;
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        let crc = u32::from_le_bytes(b[60..64].try_into().expect("4 bytes"));
+        (b[0..8] == MARK_MAGIC && crc == crc32c::crc32c(&b[..60])).then(|| Self {
+            seq: u64_at(8),
+            segment: u64_at(16),
+            offset: u64_at(24),
+            count: u64_at(32),
+        })
+    }
+
+    /// The slot this mark is written to.
+    pub fn slot_offset(&self) -> u64 {
+        (self.seq % 2) * MARK_SLOT as u64
+    }
+}
+
+/// The directory's flush mark: `None` when there is no mark file; a file with no valid slot is
+/// damage (it is created whole, both slots valid, before any append relies on it).
+pub fn read_flush_mark(dir: &Path) -> Result<Option<FlushMark>> {
+    let path = dir.join(FLUSH_MARK_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::from_io(&path, e)),
+    };
+    let best = bytes
+        .chunks(MARK_SLOT)
+        .take(2)
+        .filter_map(FlushMark::decode)
+        .max_by_key(|m| m.seq);
+    match best {
+        Some(mark) => Ok(Some(mark)),
+        None => Err(corrupt(
+            &path,
+            0,
+            0,
+            format!(
+                "the flush mark file ({} bytes) holds no valid mark: where durable data ends is unknown",
+                bytes.len()
+            ),
+        )),
+    }
+}
+
+/// The tail of the last segment that open cut off: for the log's stats and for the owner of the
+/// log to record the loss (the access log does).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TailCut {
+    pub file: std::path::PathBuf,
+    /// Where the kept data ends: the file was cut here.
+    pub offset: u64,
+    /// The first global position not kept: the next append gets it.
+    pub position: u64,
+    /// Non-zero bytes dropped.
+    pub bytes: u64,
+    /// Whole valid records found in what was dropped (a complete count only if the damage left
+    /// the rest readable).
+    pub records: u64,
+    /// True when the cut lies after the flush mark: acknowledged but unflushed data lost to a
+    /// power loss or kernel crash (`Durability::Interval`). False for a torn write that was
+    /// never acknowledged.
+    pub unflushed: bool,
+    pub reason: String,
+}
 
 /// What happens to a torn tail on open.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -69,6 +186,10 @@ pub struct Torn {
     pub cut: u64,
     /// Non-zero bytes after `cut`.
     pub dropped: u64,
+    /// Valid records found after `cut`.
+    pub records: u64,
+    /// The cut is after the flush mark (rule 6).
+    pub unflushed: bool,
     pub reason: String,
 }
 
@@ -177,6 +298,26 @@ pub fn scan_segment(
     tail_may_tear: bool,
     sink: &mut dyn FnMut(&RecordView<'_>, u64),
 ) -> Result<Scanned> {
+    scan_segment_marked(path, file, start, end, chain, tail_may_tear, None, sink)
+}
+
+/// [`scan_segment`] for the last segment of a log with a flush mark (rule 6): from offset
+/// `unflushed_from` on, any damage (a bad frame, a record that does not chain or is out of its
+/// append's order) ends the kept data instead of refusing, whatever follows it.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_segment_marked(
+    path: &Path,
+    file: &File,
+    start: u64,
+    end: u64,
+    chain: &mut Chain,
+    tail_may_tear: bool,
+    unflushed_from: Option<u64>,
+    sink: &mut dyn FnMut(&RecordView<'_>, u64),
+) -> Result<Scanned> {
+    let unflushed = |at: u64| tail_may_tear && unflushed_from.is_some_and(|from| at >= from);
+    // Damage in the unflushed tail that is not a bad frame: why the records stop there.
+    let mut stopped: Option<String> = None;
     let mut data = vec![0u8; end.saturating_sub(start) as usize];
     file.read_exact_at(&mut data, start).map_err(io_err(path))?;
     let mut o = 0usize;
@@ -190,24 +331,6 @@ pub fn scan_segment(
             Err(e) => break e,
         };
         let at = start + o as u64;
-        let bad = |why: String| corrupt(path, at, chain.next_position, why);
-        if r.position != chain.next_position {
-            return Err(bad(format!(
-                "record has position {}, expected {}",
-                r.position, chain.next_position
-            )));
-        }
-        if r.prev_hash != chain.prev_hash {
-            return Err(bad(
-                "hash chain broken: the record does not chain from its predecessor".into(),
-            ));
-        }
-        if r.commit_time < chain.last_time {
-            return Err(bad(format!(
-                "commit time {} is before its predecessor's {}",
-                r.commit_time, chain.last_time
-            )));
-        }
         let expected_index = pending.len() as u32;
         let same_append = match pending.first() {
             None => true,
@@ -216,11 +339,32 @@ pub fn scan_segment(
                 f.batch_len == r.batch_len && f.stream == r.stream
             }
         };
-        if r.batch_index != expected_index || !same_append {
-            return Err(bad(format!(
+        let problem = if r.position != chain.next_position {
+            Some(format!(
+                "record has position {}, expected {}",
+                r.position, chain.next_position
+            ))
+        } else if r.prev_hash != chain.prev_hash {
+            Some("hash chain broken: the record does not chain from its predecessor".into())
+        } else if r.commit_time < chain.last_time {
+            Some(format!(
+                "commit time {} is before its predecessor's {}",
+                r.commit_time, chain.last_time
+            ))
+        } else if r.batch_index != expected_index || !same_append {
+            Some(format!(
                 "record is event {} of an append of {}, expected event {expected_index} of the append in progress",
                 r.batch_index, r.batch_len
-            )));
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = problem {
+            if unflushed(at) {
+                stopped = Some(why);
+                break FrameError::Zero;
+            }
+            return Err(corrupt(path, at, chain.next_position, why));
         }
         chain.next_position += 1;
         chain.prev_hash = r.hash();
@@ -237,8 +381,33 @@ pub fn scan_segment(
             committed_chain = *chain;
         }
     };
-    let clean =
-        pending.is_empty() && failure == FrameError::Zero && data[o..].iter().all(|&b| b == 0);
+    let clean = stopped.is_none()
+        && pending.is_empty()
+        && failure == FrameError::Zero
+        && data[o..].iter().all(|&b| b == 0);
+    if let Some(from) = unflushed_from.filter(|_| tail_may_tear) {
+        // Everything before the mark was flushed: the log must reach it.
+        let kept_end = if clean {
+            start + o as u64
+        } else {
+            start + committed_end as u64
+        };
+        if kept_end < from && from > start {
+            let reason = if clean {
+                "the data ends there".to_string()
+            } else {
+                stopped.clone().unwrap_or_else(|| failure.to_string())
+            };
+            return Err(corrupt(
+                path,
+                kept_end,
+                committed_chain.next_position,
+                format!(
+                    "damage before the flush mark at offset {from}, in data known durable: {reason}"
+                ),
+            ));
+        }
+    }
     if clean {
         return Ok(Scanned {
             data_end: start + o as u64,
@@ -246,7 +415,9 @@ pub fn scan_segment(
         });
     }
     let bad_at = start + o as u64;
-    let reason = if pending.is_empty() || failure != FrameError::Zero {
+    let reason = if let Some(why) = &stopped {
+        why.clone()
+    } else if pending.is_empty() || failure != FrameError::Zero {
         failure.to_string()
     } else {
         format!(
@@ -259,6 +430,20 @@ pub fn scan_segment(
     };
     // Rewind to the last complete append: an incomplete one is dropped whole.
     *chain = committed_chain;
+    let last_nonzero = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if unflushed(start + committed_end as u64) {
+        // Rule 6: acknowledged but never known flushed; whatever a power loss left here goes.
+        return Ok(Scanned {
+            data_end: start + committed_end as u64,
+            torn: Some(Torn {
+                cut: start + committed_end as u64,
+                dropped: last_nonzero.saturating_sub(committed_end) as u64,
+                records: count_valid_frames(&data, committed_end),
+                unflushed: true,
+                reason: format!("{reason} at offset {bad_at}"),
+            }),
+        });
+    }
     if matches!(failure, FrameError::Invalid(_)) || !tail_may_tear {
         return Err(corrupt(path, bad_at, chain.next_position, reason));
     }
@@ -292,15 +477,32 @@ pub fn scan_segment(
         }
         at = next + r.frame.len();
     }
-    let last_nonzero = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     Ok(Scanned {
         data_end: start + committed_end as u64,
         torn: Some(Torn {
             cut: start + committed_end as u64,
             dropped: last_nonzero.saturating_sub(committed_end) as u64,
+            records: count_valid_frames(&data, committed_end),
+            unflushed: false,
             reason: format!("{reason} at offset {bad_at}"),
         }),
     })
+}
+
+/// Whole valid frames at or after `from`, for the report of what a cut dropped.
+fn count_valid_frames(data: &[u8], from: usize) -> u64 {
+    let mut n = 0;
+    let mut at = from;
+    while let Some(next) = find_valid_frame(data, at) {
+        match decode_record(&data[next..]) {
+            Ok(r) => {
+                n += 1;
+                at = next + r.frame.len();
+            }
+            Err(_) => at = next + 1,
+        }
+    }
+    n
 }
 
 /// The offset of the first frame with a valid length and checksum at or after `from`.
@@ -325,6 +527,8 @@ pub struct Recovered {
     pub chain: Chain,
     /// Bytes of torn tail cut off (0 when the log was closed cleanly).
     pub torn_bytes: u64,
+    /// What was cut off the tail, if anything.
+    pub cut: Option<TailCut>,
     /// Events read from the segments rather than from the checkpoint.
     pub replayed: u64,
 }
@@ -345,6 +549,21 @@ pub fn open_segment_file(dir: &Path, id: u64, write: bool) -> Result<SegmentFile
 pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<Recovered> {
     let ids = list_segments(dir, true)?;
     check_contiguous(dir, &ids)?;
+    let mark = read_flush_mark(dir)?;
+    if let Some(m) = mark {
+        let last = ids.last().copied();
+        if last.is_none_or(|last| m.segment > last) {
+            return Err(corrupt(
+                &segment_path(dir, m.segment),
+                m.offset,
+                m.count.saturating_sub(1),
+                format!(
+                    "the flush mark says {} events are durable, up to offset {} of segment {}, which is missing: durable data lost",
+                    m.count, m.offset, m.segment
+                ),
+            ));
+        }
+    }
     let mut files = Vec::with_capacity(ids.len());
     let mut headers = Vec::with_capacity(ids.len());
     for &id in &ids {
@@ -383,6 +602,7 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
         read_checkpoint(dir)?
     };
     let mut torn_bytes = 0;
+    let mut cut = None;
     let replay_from = chain.next_position;
     // The first record of a complete append that does not fit its stream (rule 3).
     let mut misfit = None;
@@ -402,13 +622,35 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
             SEGMENT_HEADER_LEN as u64
         };
         let len = f.file.metadata().map_err(io_err(&f.path))?.len();
-        let scanned = scan_segment(
+        // Rule 6: where the last segment's unflushed part begins. Earlier segments were flushed
+        // whole before the next one was made; a mark in an earlier segment leaves the last one
+        // unflushed after its header (which is made durable before the segment exists).
+        let unflushed_from = match mark {
+            Some(m) if is_last && m.segment == ids[k] => {
+                if m.offset > len || m.offset < SEGMENT_HEADER_LEN as u64 {
+                    return Err(corrupt(
+                        &f.path,
+                        len.min(m.offset),
+                        m.count.saturating_sub(1),
+                        format!(
+                            "the flush mark says data up to offset {} is durable, but the file is {len} bytes: durable data lost",
+                            m.offset
+                        ),
+                    ));
+                }
+                Some(m.offset)
+            }
+            Some(_) if is_last => Some(SEGMENT_HEADER_LEN as u64),
+            _ => None,
+        };
+        let scanned = scan_segment_marked(
             &f.path,
             &f.file,
             start,
             len,
             &mut chain,
             is_last,
+            unflushed_from,
             &mut |r, at| {
                 let id = crate::types::EventId(uuid::Uuid::from_bytes(r.id));
                 if misfit.is_none() {
@@ -416,8 +658,11 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
                         .streams
                         .get(r.stream)
                         .map_or(0, |s| s.positions.len() as u64);
-                    misfit = stream_misfit(r, next_version, index.ids.contains_key(&id))
-                        .map(|why| corrupt(&f.path, at, r.position, why));
+                    misfit = match index.find_id(&id) {
+                        Ok(seen) => stream_misfit(r, next_version, seen.is_some())
+                            .map(|why| corrupt(&f.path, at, r.position, why)),
+                        Err(e) => Some(e),
+                    };
                 }
                 index.push(at, r.stream, id, r.commit_time);
             },
@@ -439,13 +684,26 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
                     ),
                 ));
             }
-            tracing::warn!(
-                file = %f.path.display(),
-                offset = torn.cut,
-                bytes_dropped = torn.dropped,
-                reason = %torn.reason,
-                "truncating a torn write at the tail of the log; it was never acknowledged"
-            );
+            if torn.unflushed {
+                tracing::warn!(
+                    file = %f.path.display(),
+                    offset = torn.cut,
+                    position = chain.next_position,
+                    bytes_dropped = torn.dropped,
+                    records_dropped = torn.records,
+                    reason = %torn.reason,
+                    "cutting the unflushed tail of the log after a power loss or kernel crash: \
+                     acknowledged records after the flush mark are lost"
+                );
+            } else {
+                tracing::warn!(
+                    file = %f.path.display(),
+                    offset = torn.cut,
+                    bytes_dropped = torn.dropped,
+                    reason = %torn.reason,
+                    "truncating a torn write at the tail of the log; it was never acknowledged"
+                );
+            }
             let w = File::options()
                 .write(true)
                 .open(&f.path)
@@ -453,14 +711,37 @@ pub fn recover(dir: &Path, mode: RecoveryMode, use_checkpoint: bool) -> Result<R
             w.set_len(torn.cut).map_err(io_err(&f.path))?;
             w.sync_all().map_err(io_err(&f.path))?;
             torn_bytes = torn.dropped;
+            cut = Some(TailCut {
+                file: f.path.clone(),
+                offset: torn.cut,
+                position: chain.next_position,
+                bytes: torn.dropped,
+                records: torn.records,
+                unflushed: torn.unflushed,
+                reason: torn.reason,
+            });
         }
     }
     check_acknowledged(dir, acknowledged.as_ref(), chain.next_position)?;
+    if let Some(m) = mark.filter(|m| m.count > chain.next_position) {
+        let f = files.last().expect("a mark implies a segment");
+        return Err(corrupt(
+            &f.path,
+            index.segments.last().map_or(0, |s| s.data_end),
+            chain.next_position,
+            format!(
+                "the flush mark says {} events are durable but the log holds {}: durable data lost",
+                m.count, chain.next_position
+            ),
+        ));
+    }
     index.head_hash = chain.prev_hash;
+    index.shrink_streams();
     Ok(Recovered {
         index,
         chain,
         torn_bytes,
+        cut,
         replayed: chain.next_position - replay_from,
     })
 }
@@ -622,53 +903,13 @@ fn load_checkpoint(
     Ok(Some(index_from_checkpoint(ckpt, files)))
 }
 
-fn index_from_checkpoint(mut ckpt: Checkpoint, files: &[Arc<SegmentFile>]) -> (Index, Chain) {
-    let n = ckpt.count as usize;
-    let names = std::mem::take(&mut ckpt.streams);
-    let mut index = Index {
-        segments: Vec::with_capacity(ckpt.segments.len()),
-        times: Vec::with_capacity(n),
-        streams: std::collections::HashMap::with_capacity(names.len()),
-        ids: std::collections::HashMap::with_capacity(n),
-        head_hash: ckpt.head_hash,
-        checkpointed: ckpt.count,
-        checkpoint_len: ckpt.valid_len,
-        ..Index::default()
-    };
-    let mut per_stream: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
-    let mut rows = ckpt.rows();
-    let mut p = 0u64;
-    for (k, &[_, first_position, data_end, count]) in ckpt.segments.iter().enumerate() {
-        let mut offsets = Vec::with_capacity(count as usize);
-        for (offset, stream, time, id) in rows.by_ref().take(count as usize) {
-            offsets.push(offset);
-            index.times.push(time);
-            if let Some(v) = per_stream.get_mut(stream as usize) {
-                v.push(p);
-            }
-            index.ids.insert(id, p);
-            p += 1;
-        }
-        index.segments.push(Segment {
-            file: files[k].clone(),
-            first_position,
-            offsets,
-            data_end,
-        });
-    }
-    for (ordinal, (name, positions)) in names.into_iter().zip(per_stream).enumerate() {
-        index.streams.insert(
-            name,
-            StreamEntry {
-                ordinal: ordinal as u32,
-                positions,
-            },
-        );
-    }
+fn index_from_checkpoint(ckpt: Checkpoint, files: &[Arc<SegmentFile>]) -> (Index, Chain) {
+    let (count, head_hash) = (ckpt.count, ckpt.head_hash);
+    let index = Index::from_checkpoint(ckpt, files);
     let chain = Chain {
-        next_position: ckpt.count,
-        prev_hash: ckpt.head_hash,
-        last_time: index.times.last().copied().unwrap_or(0),
+        next_position: count,
+        prev_hash: head_hash,
+        last_time: index.times.last().unwrap_or(0),
     };
     (index, chain)
 }
