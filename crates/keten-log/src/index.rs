@@ -1,19 +1,20 @@
 //! The in-memory index, and its checkpoint file.
 //!
-//! Everything a read or an append needs to find without scanning the log:
+//! Everything a read or an append needs to find without scanning the log, per event:
 //!
 //! - per global position: the record's offset in its segment (`u32`, 4 bytes) and its commit
-//!   time (`u64`, 8 bytes): positions are dense, so these are plain vectors;
-//! - per event, in its stream's vector: its position, indexed by version (`u64`, 8 bytes);
-//! - per event id: its position, in a hash map: a 24-byte slot plus a control byte, in a table
-//!   of a power-of-two size at most 7/8 full, so 27 to 57 bytes per event;
-//! - per stream: the map entry and the name, about 100 bytes;
-//! - per event since the last checkpoint chunk: its 32-byte row, until the chunk is written
-//!   (bounded by `checkpoint_interval` plus a segment's worth).
+//!   time (4 bytes: [`Times`] keeps the distance from a run's base time); positions are dense,
+//!   so these are plain vectors;
+//! - per event, in its stream's vector: its position, indexed by version (`u32`, 4 bytes, while
+//!   the log holds fewer than 2^32 events; see [`Positions`]);
+//! - per event id: a 32-bit fingerprint of the id and the position in a table slot of 8 bytes
+//!   plus a control byte, the table at most 7/8 full and grown by doubling: 10 to 21 bytes per
+//!   event (see [`IdIndex`]: a lookup reads its candidates' records to compare the ids);
 //!
-//! So 47 to 97 bytes per event, depending on where the vectors and the table are in their growth:
-//! 0.5 to 1 GB at 10 million events. Measured: 117 MB RSS for the whole process after opening a
-//! log of 1,000,000 events over 1,000 streams from its checkpoint.
+//! so 22 to 33 bytes per event, depending on where the id table is in its growth (at ten
+//! million events the table has 2^24 slots: 15 bytes per event, 27 in all). Per stream: the map
+//! entry and the name, about 120 bytes. Per event since the last checkpoint chunk: its 32-byte
+//! row, until the chunk is written (bounded by `checkpoint_interval` plus a segment's worth).
 //!
 //! Architecture invariant: the index holds only durable events. The writer adds a group's
 //! entries after its flush, so a reader never sees what a crash could take back.
@@ -45,10 +46,15 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::format::{Hash, u32_at, u64_at};
+use crate::error::Result;
+use crate::format::{
+    BODY_FIXED_LEN, FRAME_HEADER_LEN, Hash, MAX_EVENT_DATA, corrupt, decode_record, io_err, u32_at,
+    u64_at,
+};
 use crate::types::{EventId, StreamId};
 
 pub const CHECKPOINT_FILE: &str = "index.ckpt";
@@ -93,15 +99,224 @@ pub struct StreamEntry {
     /// The stream's number in the checkpoint, in order of first appearance.
     pub ordinal: u32,
     /// Position of each version.
-    pub positions: Vec<u64>,
+    pub positions: Positions,
+}
+
+/// A stream's positions by version: 4 bytes each while the log holds fewer than 2^32 events
+/// (a stream switches to 8 bytes each when it gets a position beyond).
+#[derive(Debug)]
+pub enum Positions {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Positions {
+    fn default() -> Self {
+        Self::Narrow(Vec::new())
+    }
+}
+
+impl Positions {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Narrow(v) => v.len(),
+            Self::Wide(v) => v.len(),
+        }
+    }
+
+    /// The position of version `v`.
+    pub fn get(&self, v: usize) -> Option<u64> {
+        match self {
+            Self::Narrow(p) => p.get(v).map(|&p| u64::from(p)),
+            Self::Wide(p) => p.get(v).copied(),
+        }
+    }
+
+    /// The position of version `v`, which the stream has.
+    pub fn at(&self, v: usize) -> u64 {
+        self.get(v).expect("a version of the stream")
+    }
+
+    /// How many versions come before the first whose position fails `pred` (positions rise
+    /// with versions).
+    pub fn partition_point(&self, pred: impl Fn(u64) -> bool) -> usize {
+        match self {
+            Self::Narrow(p) => p.partition_point(|&x| pred(u64::from(x))),
+            Self::Wide(p) => p.partition_point(|&x| pred(x)),
+        }
+    }
+
+    pub fn push(&mut self, position: u64) {
+        match self {
+            Self::Narrow(p) => match u32::try_from(position) {
+                Ok(narrow) => p.push(narrow),
+                Err(_) => {
+                    let mut wide: Vec<u64> = p.iter().map(|&x| u64::from(x)).collect();
+                    wide.push(position);
+                    *self = Self::Wide(wide);
+                }
+            },
+            Self::Wide(p) => p.push(position),
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Self::Narrow(p) => p.shrink_to_fit(),
+            Self::Wide(p) => p.shrink_to_fit(),
+        }
+    }
+}
+
+/// Commit times by position, 4 bytes each: runs of events whose times lie within `u32::MAX`
+/// microseconds (71 minutes) of the run's first, each event's time stored as its distance from
+/// that base. A run costs 16 bytes (a new one starts at least every 71 minutes of the log's
+/// life: about 150,000 runs, 2.4 MB, over twenty years of constant use).
+#[derive(Debug, Default)]
+pub struct Times {
+    /// (first position, base time) of each run, in position order.
+    runs: Vec<(u64, u64)>,
+    deltas: Vec<u32>,
+}
+
+impl Times {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            runs: Vec::new(),
+            deltas: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.deltas.len()
+    }
+
+    pub fn push(&mut self, time: u64) {
+        let delta = self
+            .runs
+            .last()
+            .and_then(|&(_, base)| time.checked_sub(base))
+            .and_then(|d| u32::try_from(d).ok());
+        let delta = delta.unwrap_or_else(|| {
+            self.runs.push((self.deltas.len() as u64, time));
+            0
+        });
+        self.deltas.push(delta);
+    }
+
+    /// The commit time of `position`, which the log holds.
+    pub fn get(&self, position: u64) -> u64 {
+        let run = self.runs.partition_point(|&(first, _)| first <= position) - 1;
+        self.runs[run].1 + u64::from(self.deltas[position as usize])
+    }
+
+    pub fn last(&self) -> Option<u64> {
+        let &(_, base) = self.runs.last()?;
+        Some(base + u64::from(*self.deltas.last()?))
+    }
+
+    /// The number of events committed at or before `time` (times never decrease along the
+    /// positions).
+    pub fn count_at_or_before(&self, time: u64) -> u64 {
+        let run = self.runs.partition_point(|&(_, base)| base <= time);
+        let Some(run) = run.checked_sub(1) else {
+            return 0;
+        };
+        let (first, base) = self.runs[run];
+        let end = self
+            .runs
+            .get(run + 1)
+            .map_or(self.deltas.len(), |&(next, _)| next as usize);
+        let within =
+            self.deltas[first as usize..end].partition_point(|&d| base + u64::from(d) <= time);
+        first + within as u64
+    }
+}
+
+/// Event id to position, for idempotent retries, in 9 bytes a slot (8 and a control byte): a
+/// 32-bit fingerprint of the id with a 32-bit position. The table keeps its slots at most 7/8
+/// full and doubles, so it holds 10 to 21 bytes per event. A fingerprint is not the id: a
+/// lookup yields candidate positions, and [`Index::find_id`] reads each candidate's record to
+/// compare ids, so that two ids with one fingerprint cost a disk read, never a wrong answer.
+/// A new id meets another's fingerprint with a chance of (events / 2^32): one append in 430 at
+/// ten million events reads one record more.
+///
+/// Positions from 2^32 on (a log that large) are kept with their whole ids in `wide`.
+#[derive(Default)]
+pub struct IdIndex {
+    hasher: std::hash::RandomState,
+    /// (fingerprint << 32) | position.
+    narrow: hashbrown::HashTable<u64>,
+    wide: HashMap<EventId, u64>,
+}
+
+impl std::fmt::Debug for IdIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdIndex")
+            .field("narrow", &self.narrow.len())
+            .field("wide", &self.wide.len())
+            .finish()
+    }
+}
+
+/// The table's hash from a fingerprint: the table must rehash its entries when it grows, and
+/// holds nothing of an id but its fingerprint. The multiplier spreads the 32 bits over the
+/// whole word, where the table takes its bucket (low bits) and its tag (high bits).
+fn spread(fingerprint: u32) -> u64 {
+    u64::from(fingerprint).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl IdIndex {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            narrow: hashbrown::HashTable::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    fn fingerprint(&self, id: &EventId) -> u32 {
+        use std::hash::BuildHasher;
+        (self.hasher.hash_one(id) >> 32) as u32
+    }
+
+    pub fn insert(&mut self, id: EventId, position: u64) {
+        match u32::try_from(position) {
+            Ok(p) => {
+                let f = self.fingerprint(&id);
+                self.narrow
+                    .insert_unique(spread(f), (u64::from(f) << 32) | u64::from(p), |&e| {
+                        spread((e >> 32) as u32)
+                    });
+            }
+            Err(_) => {
+                self.wide.insert(id, position);
+            }
+        }
+    }
+
+    /// The positions that may hold `id`: the one that does, if any, is among them.
+    pub fn candidates(&self, id: &EventId) -> impl Iterator<Item = u64> + '_ {
+        let f = self.fingerprint(id);
+        self.narrow
+            .iter_hash(spread(f))
+            .filter(move |&&e| (e >> 32) as u32 == f)
+            .map(|&e| e & u64::from(u32::MAX))
+            .chain(self.wide.get(id).copied())
+    }
+
+    /// Whether the index has `id` at `position` (as far as a fingerprint tells; for checking
+    /// the index against the log, which has the id at that position).
+    pub fn has(&self, id: &EventId, position: u64) -> bool {
+        self.candidates(id).any(|p| p == position)
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct Index {
     pub segments: Vec<Segment>,
-    pub times: Vec<u64>,
+    pub times: Times,
     pub streams: HashMap<StreamId, StreamEntry>,
-    pub ids: HashMap<EventId, u64>,
+    pub ids: IdIndex,
     /// The hash of the last durable record.
     pub head_hash: Hash,
     /// Events the checkpoint file covers.
@@ -134,19 +349,147 @@ impl Index {
                 let ordinal = self.streams.len() as u32;
                 let name = StreamId::from_stored(stream.to_owned());
                 self.pending_streams.push(name.clone());
-                self.streams.insert(
-                    name,
-                    StreamEntry {
-                        ordinal,
-                        positions: vec![position],
-                    },
-                );
+                let mut positions = Positions::default();
+                positions.push(position);
+                self.streams
+                    .insert(name, StreamEntry { ordinal, positions });
                 ordinal
             }
         };
         self.ids.insert(id, position);
         self.pending_rows
             .extend_from_slice(&row(offset as u32, ordinal, time, id));
+    }
+
+    /// The position of the event with `id`, if the log has it. A candidate of the id's
+    /// fingerprint is read from its segment (checksum checked) and its id compared.
+    pub fn find_id(&self, id: &EventId) -> Result<Option<u64>> {
+        for position in self.ids.candidates(id) {
+            if self.id_at(position)? == *id {
+                return Ok(Some(position));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The id stored in the record at `position`, read from its segment. Reads the frame's
+    /// length first, so that it does not depend on where the segment's data ends (which open
+    /// learns only after scanning it).
+    fn id_at(&self, position: u64) -> Result<EventId> {
+        let i = self
+            .segments
+            .partition_point(|s| s.first_position <= position)
+            - 1;
+        let seg = &self.segments[i];
+        let offset = u64::from(seg.offsets[(position - seg.first_position) as usize]);
+        let path = &seg.file.path;
+        let mut head = [0u8; FRAME_HEADER_LEN];
+        seg.file
+            .file
+            .read_exact_at(&mut head, offset)
+            .map_err(io_err(path))?;
+        let body = u32_at(&head, 0) as usize;
+        if body > BODY_FIXED_LEN + 2 * 255 + MAX_EVENT_DATA {
+            return Err(corrupt(
+                path,
+                offset,
+                position,
+                format!("a frame of {body} bytes"),
+            ));
+        }
+        let mut frame = vec![0u8; FRAME_HEADER_LEN + body];
+        seg.file
+            .file
+            .read_exact_at(&mut frame, offset)
+            .map_err(io_err(path))?;
+        let record =
+            decode_record(&frame).map_err(|e| corrupt(path, offset, position, e.to_string()))?;
+        if record.position != position {
+            return Err(corrupt(
+                path,
+                offset,
+                position,
+                format!(
+                    "the index puts position {position} here, the record says {}",
+                    record.position
+                ),
+            ));
+        }
+        Ok(EventId(uuid::Uuid::from_bytes(record.id)))
+    }
+
+    /// The commit time of `position`, which the log holds.
+    pub fn time(&self, position: u64) -> u64 {
+        self.times.get(position)
+    }
+
+    /// The index a checkpoint describes (already checked against the log). Each stream's
+    /// positions are counted first and allocated at their size, so that open leaves neither
+    /// spare capacity nor the holes of vectors grown by doubling.
+    pub fn from_checkpoint(mut ckpt: Checkpoint, files: &[Arc<SegmentFile>]) -> Self {
+        let n = ckpt.count as usize;
+        let names = std::mem::take(&mut ckpt.streams);
+        let mut lens = vec![0usize; names.len()];
+        for (_, stream, _, _) in ckpt.rows() {
+            if let Some(len) = lens.get_mut(stream as usize) {
+                *len += 1;
+            }
+        }
+        let mut per_stream: Vec<Positions> = lens
+            .into_iter()
+            .map(|len| Positions::Narrow(Vec::with_capacity(len)))
+            .collect();
+        let mut index = Index {
+            segments: Vec::with_capacity(ckpt.segments.len()),
+            times: Times::with_capacity(n),
+            streams: HashMap::with_capacity(names.len()),
+            ids: IdIndex::with_capacity(n),
+            head_hash: ckpt.head_hash,
+            checkpointed: ckpt.count,
+            checkpoint_len: ckpt.valid_len,
+            ..Index::default()
+        };
+        let mut rows = ckpt.rows();
+        let mut p = 0u64;
+        for (k, &[_, first_position, data_end, count]) in ckpt.segments.iter().enumerate() {
+            let mut offsets = Vec::with_capacity(count as usize);
+            for (offset, stream, time, id) in rows.by_ref().take(count as usize) {
+                offsets.push(offset);
+                index.times.push(time);
+                if let Some(v) = per_stream.get_mut(stream as usize) {
+                    v.push(p);
+                }
+                index.ids.insert(id, p);
+                p += 1;
+            }
+            index.segments.push(Segment {
+                file: files[k].clone(),
+                first_position,
+                offsets,
+                data_end,
+            });
+        }
+        for (ordinal, (name, positions)) in names.into_iter().zip(per_stream).enumerate() {
+            index.streams.insert(
+                name,
+                StreamEntry {
+                    ordinal: ordinal as u32,
+                    positions,
+                },
+            );
+        }
+        index
+    }
+
+    /// Gives back what the per-stream vectors reserved beyond their contents (after open
+    /// replayed events into them: a quarter of their size on average). The log-wide vectors
+    /// and the id table are left as they are: their spare capacity is not yet touched, so it
+    /// is not resident, and they grow again with the next append.
+    pub fn shrink_streams(&mut self) {
+        for entry in self.streams.values_mut() {
+            entry.positions.shrink_to_fit();
+        }
+        self.streams.shrink_to_fit();
     }
 
     /// The next checkpoint chunk, `None` when the file already covers every event.
@@ -219,7 +562,7 @@ impl Index {
 
     /// The number of events committed at or before `time`.
     pub fn count_at_time(&self, time: u64) -> u64 {
-        self.times.partition_point(|&t| t <= time) as u64
+        self.times.count_at_or_before(time)
     }
 }
 
@@ -410,4 +753,103 @@ fn decode_chunk(b: &[u8], expected_from: u64) -> Result<Chunk, String> {
 
 pub fn checkpoint_path(dir: &Path) -> PathBuf {
     dir.join(CHECKPOINT_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EventStore;
+    use crate::types::{EventType, ExpectedVersion, ProposedEvent};
+    use crate::{FileLog, FileLogOptions, RecoveryMode};
+
+    #[test]
+    fn times_keep_every_time_across_long_gaps() {
+        // Two hours: longer than a run's 71 minutes.
+        let hour = 2 * 3_600_000_000u64;
+        let times = [5, 5, 7, 7 + hour, 7 + hour, 9 + 5 * hour, u64::MAX / 2];
+        let mut t = Times::default();
+        for &x in &times {
+            t.push(x);
+        }
+        assert_eq!(t.runs.len(), 4, "a run per gap longer than 71 minutes");
+        for (p, &x) in times.iter().enumerate() {
+            assert_eq!(t.get(p as u64), x);
+        }
+        assert_eq!(t.last(), Some(u64::MAX / 2));
+        for probe in [0, 5, 6, 7, 8, 7 + hour, 8 + hour, 9 + 5 * hour, u64::MAX] {
+            let want = times.iter().filter(|&&x| x <= probe).count() as u64;
+            assert_eq!(t.count_at_or_before(probe), want, "at {probe}");
+        }
+    }
+
+    #[test]
+    fn positions_widen_past_u32() {
+        let mut p = Positions::default();
+        p.push(7);
+        p.push(u64::from(u32::MAX));
+        p.push(u64::from(u32::MAX) + 1);
+        assert!(matches!(p, Positions::Wide(_)));
+        assert_eq!(
+            (0..3).map(|v| p.at(v)).collect::<Vec<_>>(),
+            [7, u64::from(u32::MAX), u64::from(u32::MAX) + 1]
+        );
+        assert_eq!(p.partition_point(|x| x < 1 << 32), 2);
+    }
+
+    #[test]
+    fn ids_past_u32_positions_are_kept_whole() {
+        let mut ids = IdIndex::default();
+        let a = EventId(uuid::Uuid::from_u128(1));
+        let b = EventId(uuid::Uuid::from_u128(2));
+        ids.insert(a, 3);
+        ids.insert(b, 1 << 40);
+        assert!(ids.has(&a, 3));
+        assert!(ids.has(&b, 1 << 40));
+        assert!(!ids.has(&b, 0));
+    }
+
+    /// Two ids with one fingerprint: the lookup reads the records and answers for the id asked
+    /// about, never for the other.
+    #[tokio::test]
+    async fn a_fingerprint_collision_is_told_apart_by_reading_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = FileLog::open(dir.path(), FileLogOptions::default())
+            .await
+            .unwrap();
+        let stored: Vec<EventId> = (1..=3).map(|n| EventId(uuid::Uuid::from_u128(n))).collect();
+        let events = stored
+            .iter()
+            .map(|&id| ProposedEvent {
+                id,
+                event_type: EventType::new("T").unwrap(),
+                metadata: vec![],
+                payload: b"x".to_vec(),
+            })
+            .collect();
+        let stream = StreamId::new("s").unwrap();
+        log.append(&stream, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+        log.close().await.unwrap();
+        let mut index = crate::recovery::recover(dir.path(), RecoveryMode::Refuse, true)
+            .unwrap()
+            .index;
+        let absent = EventId(uuid::Uuid::from_u128(99));
+        assert_eq!(index.find_id(&absent).unwrap(), None);
+        // Entries as a collision would leave them: the absent id's fingerprint at position 1,
+        // and the id at position 2 with its fingerprint at position 0 as well.
+        for (id, position) in [(absent, 1u64), (stored[2], 0)] {
+            let f = index.ids.fingerprint(&id);
+            index
+                .ids
+                .narrow
+                .insert_unique(spread(f), (u64::from(f) << 32) | position, |&e| {
+                    spread((e >> 32) as u32)
+                });
+        }
+        assert_eq!(index.find_id(&absent).unwrap(), None);
+        for (p, id) in stored.iter().enumerate() {
+            assert_eq!(index.find_id(id).unwrap(), Some(p as u64));
+        }
+    }
 }
