@@ -2,7 +2,7 @@
 //! projection, a rebuild, a snapshot's resume, watching one family, as-of reads) goes through
 //! [`FamilyView::start`] and [`FamilyView::advance`], so that they cannot disagree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -128,10 +128,125 @@ pub(crate) fn fold_error(rec: &RecordedEvent, reason: String) -> Error {
     }
 }
 
+/// One family in [`Views`]: open (decoded, as folded) or packed (its snapshot line, deflated:
+/// a tenth of the memory of the decoded state).
+#[derive(Clone)]
+pub(crate) enum Slot {
+    Open(Arc<FamilyView>),
+    Packed(Arc<Packed>),
+}
+
+/// A family's view as its snapshot line (see [`crate::snapshot`]), deflated; with what a
+/// listing asks of every family without opening it.
+pub(crate) struct Packed {
+    pub deflated: Box<[u8]>,
+    pub erased: bool,
+}
+
+impl Slot {
+    /// The view, unpacked if it is packed (tens of microseconds).
+    pub fn view(&self) -> Arc<FamilyView> {
+        match self {
+            Slot::Open(view) => view.clone(),
+            Slot::Packed(packed) => Arc::new(crate::snapshot::unpack(packed)),
+        }
+    }
+
+    pub fn is_erased(&self) -> bool {
+        match self {
+            Slot::Open(view) => view.state.is_erased(),
+            Slot::Packed(packed) => packed.erased,
+        }
+    }
+}
+
+/// Families kept open at most in the live projection: the ones being folded (a family's events
+/// come in bursts: a publish of several, a course of calls). The others are packed, so that
+/// memory grows with the families by about a kilobyte each, not by their whole state.
+pub(crate) const MAX_OPEN: usize = 1024;
+
 /// Every family by id, as the projection and a rebuild hold them. Keyed by the id's text so that
 /// an event finds its family from the stream name without allocating; the order is
-/// [`FamilyId`]'s order.
-pub(crate) type Views = BTreeMap<Box<str>, Arc<FamilyView>>;
+/// [`FamilyId`]'s order. At most `max_open` families are open; folding an event into a packed
+/// one opens it, and packs the family opened longest ago.
+pub(crate) struct Views {
+    map: BTreeMap<Box<str>, Slot>,
+    /// The open families, in the order they were opened.
+    open: VecDeque<Box<str>>,
+    max_open: usize,
+}
+
+impl Views {
+    /// Views that keep at most [`MAX_OPEN`] families open.
+    pub fn new() -> Self {
+        Self::with_max_open(MAX_OPEN)
+    }
+
+    /// Views that never pack (a rebuild, whose caller wants every view).
+    pub fn unpacked() -> Self {
+        Self::with_max_open(usize::MAX)
+    }
+
+    pub fn with_max_open(max_open: usize) -> Self {
+        Self {
+            map: BTreeMap::new(),
+            open: VecDeque::new(),
+            max_open: max_open.max(1),
+        }
+    }
+
+    pub fn set_max_open(&mut self, max_open: usize) {
+        self.max_open = max_open.max(1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Slot> {
+        self.map.get(id)
+    }
+
+    pub fn slots(&self) -> impl Iterator<Item = &Slot> {
+        self.map.values()
+    }
+
+    pub fn range_after<'a>(
+        &'a self,
+        lower: std::ops::Bound<&'a str>,
+    ) -> impl Iterator<Item = &'a Slot> + 'a {
+        self.map
+            .range::<str, _>((lower, std::ops::Bound::Unbounded))
+            .map(|(_, s)| s)
+    }
+
+    /// Adds a family read from a snapshot, packed.
+    pub fn insert_packed(&mut self, id: Box<str>, packed: Packed) {
+        self.map.insert(id, Slot::Packed(Arc::new(packed)));
+    }
+
+    /// Every view, unpacked, in family id order.
+    pub fn into_views(self) -> Vec<Arc<FamilyView>> {
+        self.map.into_values().map(|s| s.view()).collect()
+    }
+
+    fn opened(&mut self, id: &str) {
+        self.open.push_back(id.into());
+        while self.open.len() > self.max_open {
+            let Some(oldest) = self.open.pop_front() else {
+                break;
+            };
+            let Some(slot) = self.map.get_mut(&*oldest) else {
+                continue;
+            };
+            let packed = match slot {
+                Slot::Open(view) => crate::snapshot::pack(view),
+                Slot::Packed(_) => continue,
+            };
+            *slot = Slot::Packed(Arc::new(packed));
+        }
+    }
+}
 
 /// Folds one decoded event into `views`. Events of streams that are not families' are not
 /// keten's business and are passed over (their position still counts as folded).
@@ -141,14 +256,22 @@ pub(crate) fn apply(views: &mut Views, rec: &RecordedEvent, event: &Event) -> Re
     let Some(id) = stored::family_str(rec.stream.as_str()) else {
         return Ok(());
     };
-    match views.get_mut(id) {
-        Some(view) => Arc::make_mut(view).advance(rec, event),
+    match views.map.get_mut(id) {
+        Some(Slot::Open(view)) => Arc::make_mut(view).advance(rec, event),
+        Some(slot @ Slot::Packed(_)) => {
+            let mut view = slot.view();
+            Arc::make_mut(&mut view).advance(rec, event)?;
+            *slot = Slot::Open(view);
+            views.opened(id);
+            Ok(())
+        }
         None => {
             let family = FamilyId::new(id).map_err(|e| {
                 fold_error(rec, format!("the stream names no valid family id: {e}"))
             })?;
             let view = FamilyView::start(family, rec, event)?;
-            views.insert(id.into(), Arc::new(view));
+            views.map.insert(id.into(), Slot::Open(Arc::new(view)));
+            views.opened(id);
             Ok(())
         }
     }

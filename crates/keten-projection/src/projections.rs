@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::fold::{self, Anchor, FamilyView, Views};
+use crate::fold::{self, Anchor, FamilyView, Slot, Views};
 use crate::query::Decoded;
 use crate::{query, snapshot, stored};
 
@@ -34,6 +34,9 @@ pub struct ProjectionOptions {
     /// Write a snapshot after this many events folded since the last one; 0 for never (on
     /// demand and on shutdown only).
     pub snapshot_every: u64,
+    /// Families held open (decoded) at most; the others are held packed (see
+    /// [`crate::FamilyView`]'s snapshot line, deflated) and unpacked when read or folded into.
+    pub max_open_families: usize,
 }
 
 impl Default for ProjectionOptions {
@@ -41,6 +44,7 @@ impl Default for ProjectionOptions {
         Self {
             snapshot_dir: None,
             snapshot_every: 100_000,
+            max_open_families: fold::MAX_OPEN,
         }
     }
 }
@@ -152,10 +156,10 @@ impl Projections {
     /// up in the background (use [`Projections::wait_for`] with the log's head to wait for it).
     pub async fn start(store: Arc<dyn EventStore>, options: ProjectionOptions) -> Result<Self> {
         let (views, after, started_from) = match &options.snapshot_dir {
-            None => (Views::new(), None, StartedFrom::Scratch { discarded: None }),
+            None => (Views::with_max_open(options.max_open_families), None, StartedFrom::Scratch { discarded: None }),
             Some(dir) => match snapshot::load(dir, store.as_ref()).await? {
                 snapshot::Loaded::None => {
-                    (Views::new(), None, StartedFrom::Scratch { discarded: None })
+                    (Views::with_max_open(options.max_open_families), None, StartedFrom::Scratch { discarded: None })
                 }
                 snapshot::Loaded::Discarded(reason) => {
                     tracing::warn!(
@@ -164,14 +168,15 @@ impl Projections {
                         "the snapshot does not match the log; rebuilding the projection from scratch"
                     );
                     (
-                        Views::new(),
+                        Views::with_max_open(options.max_open_families),
                         None,
                         StartedFrom::Scratch {
                             discarded: Some(reason),
                         },
                     )
                 }
-                snapshot::Loaded::Usable(anchor, views) => {
+                snapshot::Loaded::Usable(anchor, mut views) => {
+                    views.set_max_open(options.max_open_families);
                     tracing::info!(position = %anchor.position, families = views.len(),
                         "resuming the projection from its snapshot");
                     (
@@ -262,24 +267,29 @@ impl Projections {
 
     /// The family's view, `None` if it has no events (as far as folded).
     pub fn family(&self, id: &FamilyId) -> Option<Arc<FamilyView>> {
-        self.inner
+        let slot = self
+            .inner
             .views
             .read()
             .expect("views lock")
             .get(id.as_str())
-            .cloned()
+            .cloned();
+        // Unpacked outside the lock.
+        slot.map(|s| s.view())
     }
 
     /// The erased families, in family id order.
     pub fn erased_families(&self) -> Vec<Arc<FamilyView>> {
-        self.inner
+        let erased: Vec<Slot> = self
+            .inner
             .views
             .read()
             .expect("views lock")
-            .values()
-            .filter(|v| v.state.is_erased())
+            .slots()
+            .filter(|s| s.is_erased())
             .cloned()
-            .collect()
+            .collect();
+        erased.iter().map(Slot::view).collect()
     }
 
     /// How many families the projection holds.
@@ -316,18 +326,15 @@ impl Projections {
             let views = self.inner.views.read().expect("views lock");
             // Under the lock, so that it is the position of these views.
             let position = self.position();
-            let candidates: Vec<Arc<FamilyView>> = views
-                .range::<str, _>((lower, Bound::Unbounded))
-                .map(|(_, v)| v)
-                .filter(|v| filter.matches_state(&v.state))
-                .cloned()
-                .collect();
+            // Packed families are unpacked outside the lock, one at a time as the page fills.
+            let candidates: Vec<Slot> = views.range_after(lower).cloned().collect();
             (candidates, position)
         };
         let mut items = Vec::new();
         let mut more = false;
-        for view in candidates {
-            if !keep(&view) {
+        for slot in candidates {
+            let view = slot.view();
+            if !filter.matches_state(&view.state) || !keep(&view) {
                 continue;
             }
             if let Some(kind) = filter.warning
@@ -583,10 +590,10 @@ impl FoldTask {
         result
     }
 
-    fn cut(&self) -> Option<(Anchor, Vec<Arc<FamilyView>>)> {
+    fn cut(&self) -> Option<(Anchor, Vec<Slot>)> {
         let anchor = self.anchor?;
         let views = self.inner.views.read().expect("views lock");
-        Some((anchor, views.values().cloned().collect()))
+        Some((anchor, views.slots().cloned().collect()))
     }
 
     fn maybe_snapshot(&mut self) {

@@ -15,7 +15,7 @@ use keten_log::{
 };
 
 use crate::error::{Error, Result};
-use crate::fold::{self, Anchor, FamilyView, Views};
+use crate::fold::{self, Anchor, FamilyView, Slot, Views};
 use crate::stored;
 
 /// Events read from the log at a time by the folds that read rather than subscribe.
@@ -202,7 +202,8 @@ impl RebuildReport {
     pub fn write_snapshot(&self, dir: &std::path::Path) -> Result<()> {
         match (self.last_position, self.last_event_id) {
             (Some(position), Some(id)) => {
-                crate::snapshot::write(dir, Anchor { position, id }, &self.views)
+                let slots: Vec<Slot> = self.views.iter().cloned().map(Slot::Open).collect();
+                crate::snapshot::write(dir, Anchor { position, id }, &slots)
             }
             _ => Ok(()),
         }
@@ -236,7 +237,8 @@ pub async fn rebuild_until(
         Some(t) => store.position_at(t).await?,
         None => store.head().await?,
     };
-    let mut views = Views::new();
+    // Every view is handed back, so none is packed on the way.
+    let mut views = Views::unpacked();
     let mut events = 0u64;
     let mut last: Option<Anchor> = None;
     if let Some(limit) = limit {
@@ -266,7 +268,7 @@ pub async fn rebuild_until(
         last_position: last.map(|a| a.position),
         last_event_id: last.map(|a| a.id),
         elapsed: started.elapsed(),
-        views: views.into_values().collect(),
+        views: views.into_views(),
     })
 }
 

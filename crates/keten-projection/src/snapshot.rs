@@ -29,9 +29,8 @@
 //! was replaced, truncated or restored from elsewhere is noticed).
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use keten_domain::catalogue::InterventionCode;
@@ -50,7 +49,7 @@ use keten_log::{CommitTime, EventId, EventStore, GlobalPosition, ReadFrom, Strea
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fold::{Anchor, FamilyView, Views};
+use crate::fold::{Anchor, FamilyView, Packed, Slot, Views};
 
 /// The snapshot format this build writes and reads; any other is discarded.
 pub const FORMAT: u32 = 2;
@@ -96,22 +95,81 @@ struct ViewIn {
     state: StateM,
 }
 
+/// A view's line of the snapshot body (without the newline).
+fn line_of(v: &FamilyView) -> std::result::Result<Vec<u8>, String> {
+    let out = ViewOut {
+        family: &v.family,
+        version: v.version.0,
+        position: v.position.0,
+        committed_at: v.committed_at.0,
+        registered_by: v.registered_by.as_ref(),
+        state: &v.state,
+    };
+    serde_json::to_vec(&out).map_err(|e| format!("cannot serialize family `{}`: {e}", v.family))
+}
+
+/// A view read back from its line.
+fn view_of_line(line: &[u8]) -> std::result::Result<FamilyView, String> {
+    let v = serde_json::from_slice::<ViewIn>(line)
+        .map_err(|e| format!("a family does not parse: {e}"))?;
+    Ok(FamilyView {
+        family: v.family,
+        state: v.state.dom(),
+        version: StreamVersion(v.version),
+        position: GlobalPosition(v.position),
+        committed_at: CommitTime(v.committed_at),
+        registered_by: v.registered_by,
+    })
+}
+
+fn deflate(line: &[u8]) -> Box<[u8]> {
+    let mut encoder = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(line.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(line).expect("writing to memory");
+    encoder
+        .finish()
+        .expect("writing to memory")
+        .into_boxed_slice()
+}
+
+fn inflate(deflated: &[u8]) -> Vec<u8> {
+    let mut line = Vec::with_capacity(deflated.len() * 6);
+    flate2::read::DeflateDecoder::new(deflated)
+        .read_to_end(&mut line)
+        .expect("a packed view inflates: it was deflated in memory");
+    line
+}
+
+/// A view packed: its snapshot line, deflated.
+pub(crate) fn pack(view: &FamilyView) -> Packed {
+    let line = line_of(view).expect("a family's view serializes");
+    Packed {
+        deflated: deflate(&line),
+        erased: view.state.is_erased(),
+    }
+}
+
+/// A packed view, unpacked.
+pub(crate) fn unpack(packed: &Packed) -> FamilyView {
+    view_of_line(&inflate(&packed.deflated)).expect("a packed view reads back as it was written")
+}
+
 /// Writes the snapshot of `views` at `anchor` into `dir`, atomically. Blocking.
-pub(crate) fn write(dir: &Path, anchor: Anchor, views: &[Arc<FamilyView>]) -> Result<()> {
+pub(crate) fn write(dir: &Path, anchor: Anchor, views: &[Slot]) -> Result<()> {
     let mut body = Vec::new();
-    for v in views {
-        let out = ViewOut {
-            family: &v.family,
-            version: v.version.0,
-            position: v.position.0,
-            committed_at: v.committed_at.0,
-            registered_by: v.registered_by.as_ref(),
-            state: &v.state,
-        };
-        serde_json::to_writer(&mut body, &out).map_err(|e| Error::Snapshot {
-            path: path_in(dir),
-            reason: format!("cannot serialize family `{}`: {e}", v.family),
-        })?;
+    for slot in views {
+        match slot {
+            Slot::Open(v) => {
+                let line = line_of(v).map_err(|reason| Error::Snapshot {
+                    path: path_in(dir),
+                    reason,
+                })?;
+                body.extend_from_slice(&line);
+            }
+            Slot::Packed(p) => body.extend_from_slice(&inflate(&p.deflated)),
+        }
         body.push(b'\n');
     }
     let header = Header {
@@ -259,20 +317,20 @@ fn parse(bytes: &[u8]) -> std::result::Result<(Anchor, Views), String> {
     }
     let mut map = Views::new();
     let mut last: Option<&FamilyId> = None;
-    for v in &views {
-        if last.is_some_and(|l| l >= &v.family) {
-            return Err(format!("family `{}` is out of order", v.family));
+    for (family, position, _) in &views {
+        if last.is_some_and(|l| l >= family) {
+            return Err(format!("family `{family}` is out of order"));
         }
-        if v.position.0 > header.position {
+        if position.0 > header.position {
             return Err(format!(
-                "family `{}` is at position {}, past the snapshot's {}",
-                v.family, v.position, header.position
+                "family `{family}` is at position {position}, past the snapshot's {}",
+                header.position
             ));
         }
-        last = Some(&v.family);
+        last = Some(family);
     }
-    for v in views {
-        map.insert(v.family.as_str().into(), Arc::new(v));
+    for (family, _, packed) in views {
+        map.insert_packed(family.as_str().into(), packed);
     }
     let anchor = Anchor {
         position: GlobalPosition(header.position),
@@ -281,9 +339,14 @@ fn parse(bytes: &[u8]) -> std::result::Result<(Anchor, Views), String> {
     Ok((anchor, map))
 }
 
-/// Parses the body's lines (one family each) on all cores: reading a snapshot is mostly
-/// parsing JSON, and a snapshot is only worth having if it loads faster than the log folds.
-fn parse_lines(body: &[u8]) -> std::result::Result<Vec<FamilyView>, String> {
+/// Parses the body's lines (one family each) on all cores, and keeps each packed: reading a
+/// snapshot is mostly parsing JSON, and a snapshot is only worth having if it loads faster than
+/// the log folds. Every line is parsed, so that a snapshot that does not read back is discarded
+/// on start rather than found out when its family is asked for.
+#[allow(clippy::type_complexity)]
+fn parse_lines(
+    body: &[u8],
+) -> std::result::Result<Vec<(FamilyId, GlobalPosition, Packed)>, String> {
     // A JSON line holds no raw newline: serde_json escapes it inside strings.
     let lines: Vec<&[u8]> = body
         .split(|&b| b == b'\n')
@@ -291,23 +354,19 @@ fn parse_lines(body: &[u8]) -> std::result::Result<Vec<FamilyView>, String> {
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = lines.len().div_ceil(threads).max(1);
-    let parsed: Vec<std::result::Result<Vec<FamilyView>, String>> = std::thread::scope(|scope| {
+    let parsed: Vec<std::result::Result<Vec<_>, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = lines
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
                         .map(|line| {
-                            let v = serde_json::from_slice::<ViewIn>(line)
-                                .map_err(|e| format!("a family does not parse: {e}"))?;
-                            Ok(FamilyView {
-                                family: v.family,
-                                state: v.state.dom(),
-                                version: StreamVersion(v.version),
-                                position: GlobalPosition(v.position),
-                                committed_at: CommitTime(v.committed_at),
-                                registered_by: v.registered_by,
-                            })
+                            let v = view_of_line(line)?;
+                            let packed = Packed {
+                                deflated: deflate(line),
+                                erased: v.state.is_erased(),
+                            };
+                            Ok((v.family, v.position, packed))
                         })
                         .collect()
                 })

@@ -48,9 +48,16 @@ async fn check(ops: Vec<Op>, cut: prop::sample::Index) {
     let snaps = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> = open_log(dir.path()).await;
     let mut fams: Vec<_> = (0..6).map(|i| (Fam::new(fid(i)), history(i))).collect();
-    let live = Projections::start(store.clone(), ProjectionOptions::default())
-        .await
-        .unwrap();
+    // At most one family open: every other family is packed and unpacked as events come.
+    let live = Projections::start(
+        store.clone(),
+        ProjectionOptions {
+            max_open_families: 1,
+            ..ProjectionOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     let cut = cut.index(ops.len() + 1);
     play(store.as_ref(), &mut fams, &ops[..cut]).await;
     if let Some(h) = store.head().await.unwrap() {
@@ -59,6 +66,7 @@ async fn check(ops: Vec<Op>, cut: prop::sample::Index) {
             ProjectionOptions {
                 snapshot_dir: Some(snaps.path().to_path_buf()),
                 snapshot_every: 0,
+                ..ProjectionOptions::default()
             },
         )
         .await
@@ -72,6 +80,7 @@ async fn check(ops: Vec<Op>, cut: prop::sample::Index) {
         ProjectionOptions {
             snapshot_dir: Some(snaps.path().to_path_buf()),
             snapshot_every: 0,
+            ..ProjectionOptions::default()
         },
     )
     .await

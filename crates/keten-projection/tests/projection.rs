@@ -25,6 +25,7 @@ fn options(dir: Option<&std::path::Path>) -> ProjectionOptions {
     ProjectionOptions {
         snapshot_dir: dir.map(|d| d.to_path_buf()),
         snapshot_every: 0,
+        ..ProjectionOptions::default()
     }
 }
 
@@ -142,6 +143,7 @@ async fn periodic_snapshots_are_written_every_n_events() {
         ProjectionOptions {
             snapshot_dir: Some(snaps.path().to_path_buf()),
             snapshot_every: 10,
+            ..ProjectionOptions::default()
         },
     )
     .await

@@ -219,6 +219,7 @@ async fn rebuild_speed_from_a_cold_log() {
     let options = keten_projection::ProjectionOptions {
         snapshot_dir: Some(snaps.path().to_path_buf()),
         snapshot_every: 0,
+        ..keten_projection::ProjectionOptions::default()
     };
     let p = Projections::start(store.clone(), options.clone())
         .await
