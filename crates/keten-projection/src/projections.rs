@@ -156,11 +156,17 @@ impl Projections {
     /// up in the background (use [`Projections::wait_for`] with the log's head to wait for it).
     pub async fn start(store: Arc<dyn EventStore>, options: ProjectionOptions) -> Result<Self> {
         let (views, after, started_from) = match &options.snapshot_dir {
-            None => (Views::with_max_open(options.max_open_families), None, StartedFrom::Scratch { discarded: None }),
+            None => (
+                Views::with_max_open(options.max_open_families),
+                None,
+                StartedFrom::Scratch { discarded: None },
+            ),
             Some(dir) => match snapshot::load(dir, store.as_ref()).await? {
-                snapshot::Loaded::None => {
-                    (Views::with_max_open(options.max_open_families), None, StartedFrom::Scratch { discarded: None })
-                }
+                snapshot::Loaded::None => (
+                    Views::with_max_open(options.max_open_families),
+                    None,
+                    StartedFrom::Scratch { discarded: None },
+                ),
                 snapshot::Loaded::Discarded(reason) => {
                     tracing::warn!(
                         snapshot = %snapshot::path_in(dir).display(),
