@@ -1,5 +1,8 @@
 //! Every access to a family's data becomes one record in the access log (NEN 7513), written
-//! durably before the answer leaves: a read whose record could not be written is not answered.
+//! before the answer leaves: a read whose record could not be written is not answered. The
+//! record is durable then, or (the default, `[privacy] access_log_flush_ms`) written to the
+//! page cache and flushed within that many milliseconds; README, "Access log", says what a
+//! power loss can cost and why that is acceptable.
 
 use keten_access::{AccessAction, AccessLog, AccessRecord, AccessResult};
 use keten_domain::FamilyId;
@@ -11,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::need_to_know::Sight;
 
 /// One access, as a service describes it.
-pub(crate) struct Access<'a> {
+pub struct Access<'a> {
     /// The API method, e.g. `Coordination.GetFamilyPlan`.
     pub method: &'static str,
     pub action: AccessAction,
@@ -59,9 +62,10 @@ impl<'a> Access<'a> {
 }
 
 impl App {
-    /// Writes the access record and returns once it is durable. With the access log turned off
+    /// Writes the access record and returns once the access log took it (see the module
+    /// documentation for when that is durable). With the access log turned off
     /// (a benchmark measuring its cost) it writes a trace line only.
-    pub(crate) async fn record_access(&self, caller: &Caller, access: Access<'_>) -> Result<()> {
+    pub async fn record_access(&self, caller: &Caller, access: Access<'_>) -> Result<()> {
         let (result, classes, emergency) = match access.sight {
             Sight::Granted { classes, emergency } => (
                 AccessResult::Granted,
@@ -114,7 +118,7 @@ impl App {
     }
 
     /// The access log, for the auditor's calls; FAILED_PRECONDITION when it is turned off.
-    pub(crate) fn access_log(&self) -> Result<&AccessLog> {
+    pub fn access_log(&self) -> Result<&AccessLog> {
         self.access.as_ref().ok_or_else(|| {
             Error::FailedPrecondition(
                 "this server keeps no access log ([privacy] access_log = false)".into(),
@@ -131,4 +135,26 @@ fn access_log_failed(e: keten_access::AccessError) -> Error {
     Error::Unavailable(format!(
         "the access could not be recorded in the access log, so it is not answered: {e}"
     ))
+}
+
+/// Records in the access log what opening it cut off after a power loss or kernel crash (the
+/// access records of at most the last flush interval), so that the loss is itself on the record;
+/// called once at start, before the server answers anything.
+pub async fn record_tail_cut(access: &keten_log::FileLog) -> Result<()> {
+    let Some(cut) = access.tail_cut() else {
+        return Ok(());
+    };
+    if let Some(position) = AccessLog::new(std::sync::Arc::new(access.clone()))
+        .record_tail_cut(cut, crate::now_utc())
+        .await
+        .map_err(access_log_failed)?
+    {
+        tracing::warn!(
+            position = position.0,
+            records_lost_at_least = cut.records,
+            bytes_lost = cut.bytes,
+            "access records lost to a power loss or kernel crash; the loss is recorded in the access log"
+        );
+    }
+    Ok(())
 }

@@ -307,15 +307,30 @@ fn checkpoint_to_proto(signed: &keten_proof::SignedCheckpoint) -> v1::Checkpoint
     }
 }
 
+/// A family as it stood, for an auditor.
+pub struct AsOfFamily {
+    pub view: keten_projection::FamilyView,
+    /// The day the plan is judged on: the cut-off's date.
+    pub day: chrono::NaiveDate,
+    pub cutoff: CommitTime,
+    pub knowledge: v1::Knowledge,
+}
+
+/// The audit service is for auditors, whoever authenticated them.
+fn require_auditor(caller: &Caller) -> Result<&Caller> {
+    if caller.actor.role != Role::Auditor {
+        return Err(Error::PermissionDenied(format!(
+            "the audit service is for auditors, not {}",
+            caller.actor.role
+        )));
+    }
+    Ok(caller)
+}
+
 impl AuditService {
     fn auditor<T>(&self, request: &Request<T>) -> Result<Caller> {
         let caller = self.app.directory.caller(request)?;
-        if caller.actor.role != Role::Auditor {
-            return Err(Error::PermissionDenied(format!(
-                "the audit service is for auditors, not {}",
-                caller.actor.role
-            )));
-        }
+        require_auditor(&caller)?;
         Ok(caller)
     }
 
@@ -446,7 +461,16 @@ impl AuditService {
         request: Request<v1::AccessReportRequest>,
     ) -> Result<v1::AccessReportResponse> {
         let caller = self.auditor(&request)?;
-        let req = request.into_inner();
+        self.access_report_for(&caller, request.into_inner()).await
+    }
+
+    /// `AccessReport` for a caller authenticated otherwise (the web screen's signed-in person).
+    pub async fn access_report_for(
+        &self,
+        caller: &Caller,
+        req: v1::AccessReportRequest,
+    ) -> Result<v1::AccessReportResponse> {
+        let caller = require_auditor(caller)?;
         let family = wire::family_id(&req.family_id, "family_id")?;
         let language = match v1::ReportLanguage::try_from(req.language) {
             Ok(v1::ReportLanguage::English) => keten_access::Language::English,
@@ -477,7 +501,16 @@ impl AuditService {
         request: Request<v1::ReadFamilyHistoryRequest>,
     ) -> Result<v1::ReadFamilyHistoryResponse> {
         let caller = self.auditor(&request)?;
-        let req = request.into_inner();
+        self.history_for(&caller, request.into_inner()).await
+    }
+
+    /// `ReadFamilyHistory` for a caller authenticated otherwise (the web screen's signed-in person).
+    pub async fn history_for(
+        &self,
+        caller: &Caller,
+        req: v1::ReadFamilyHistoryRequest,
+    ) -> Result<v1::ReadFamilyHistoryResponse> {
+        let caller = require_auditor(caller)?;
         let family = wire::family_id(&req.family_id, "family_id")?;
         let access = Access::new(
             "Audit.ReadFamilyHistory",
@@ -523,7 +556,58 @@ impl AuditService {
         request: Request<v1::GetFamilyPlanAsOfRequest>,
     ) -> Result<v1::GetFamilyPlanAsOfResponse> {
         let caller = self.auditor(&request)?;
-        let req = request.into_inner();
+        self.as_of_for(&caller, request.into_inner()).await
+    }
+
+    /// `GetFamilyPlanAsOf` for a caller authenticated otherwise (the web screen's signed-in person).
+    pub async fn as_of_for(
+        &self,
+        caller: &Caller,
+        req: v1::GetFamilyPlanAsOfRequest,
+    ) -> Result<v1::GetFamilyPlanAsOfResponse> {
+        let AsOfFamily {
+            view,
+            day,
+            cutoff,
+            knowledge,
+        } = self.family_as_of_for(caller, &req).await?;
+        let family = &view.family;
+        let store = &*self.app.store;
+        let differences = if req.show_differences {
+            keten_projection::knowledge_difference(store, family, cutoff)
+                .await?
+                .into_iter()
+                .map(|d| v1::KnowledgeDifference {
+                    version: d.version.0,
+                    position: d.position.0,
+                    event_type: d.event_type,
+                    occurred_on: Some(convert::date_to_proto(d.occurred_on)),
+                    committed_at: Some(wire::timestamp(d.committed_at)),
+                    partner_id: d.partner,
+                    known_later: d.known_later,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(v1::GetFamilyPlanAsOfResponse {
+            plan: Some(convert::plan_to_proto(&view.plan(day))),
+            version: view.version.0,
+            last_position: view.position.0,
+            last_committed_at: Some(wire::timestamp(view.committed_at)),
+            knowledge: knowledge as i32,
+            differences,
+        })
+    }
+
+    /// The family as it stood (the access recorded, the auditor's rule applied), before it is
+    /// put in an answer: for `GetFamilyPlanAsOf` and for the web screen's time slider.
+    pub async fn family_as_of_for(
+        &self,
+        caller: &Caller,
+        req: &v1::GetFamilyPlanAsOfRequest,
+    ) -> Result<AsOfFamily> {
+        let caller = require_auditor(caller)?;
         let family = wire::family_id(&req.family_id, "family_id")?;
         let access = Access::new(
             "Audit.GetFamilyPlanAsOf",
@@ -575,30 +659,11 @@ impl AuditService {
         if let Some(erased) = crate::erasure::erased_answer(&family, &view.state) {
             return Err(erased);
         }
-        let differences = if req.show_differences {
-            keten_projection::knowledge_difference(store, &family, cutoff)
-                .await?
-                .into_iter()
-                .map(|d| v1::KnowledgeDifference {
-                    version: d.version.0,
-                    position: d.position.0,
-                    event_type: d.event_type,
-                    occurred_on: Some(convert::date_to_proto(d.occurred_on)),
-                    committed_at: Some(wire::timestamp(d.committed_at)),
-                    partner_id: d.partner,
-                    known_later: d.known_later,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Ok(v1::GetFamilyPlanAsOfResponse {
-            plan: Some(convert::plan_to_proto(&view.plan(day))),
-            version: view.version.0,
-            last_position: view.position.0,
-            last_committed_at: Some(wire::timestamp(view.committed_at)),
-            knowledge: knowledge as i32,
-            differences,
+        Ok(AsOfFamily {
+            view,
+            day,
+            cutoff,
+            knowledge,
         })
     }
 

@@ -70,6 +70,11 @@ impl Directory {
         }
     }
 
+    /// Every configured partner, in no particular order.
+    pub fn partners(&self) -> impl Iterator<Item = &Arc<Partner>> {
+        self.by_id.values()
+    }
+
     /// A configured partner by id.
     pub fn by_id(&self, id: &PartnerId) -> Option<&Arc<Partner>> {
         self.by_id.get(id)

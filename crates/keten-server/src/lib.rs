@@ -11,7 +11,7 @@
 //!
 //! API boundary: proto types stop at the service modules; the domain and the log never see them.
 
-mod access_log;
+pub mod access_log;
 pub mod audit;
 pub mod auth;
 pub mod config;

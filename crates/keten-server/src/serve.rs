@@ -57,11 +57,23 @@ pub struct Stores {
     pub access: Option<Arc<dyn EventStore>>,
 }
 
-/// Where the server listens, known once the sockets are bound (port 0 picks one).
-#[derive(Debug, Clone, Copy)]
+/// Where the server listens, known once the sockets are bound (port 0 picks one), and what its
+/// services share, for a front end served beside them (the web screen) that must apply the same
+/// rules through the same functions.
+#[derive(Clone)]
 pub struct Bound {
     pub grpc: SocketAddr,
     pub metrics: Option<SocketAddr>,
+    pub app: Arc<App>,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("grpc", &self.grpc)
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Serves until `shutdown` completes, then stops taking calls, lets the calls in flight (appends
@@ -201,6 +213,7 @@ pub async fn serve(
     on_ready(&Bound {
         grpc,
         metrics: metrics_addr,
+        app: app.clone(),
     });
     tracing::info!(%grpc, metrics = ?metrics_addr, "serving");
 

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// The Prometheus metrics address (overrides `metrics_listen`).
     #[arg(long, env = "KETEN_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// The web screen's HTTPS address (overrides `[web] listen`); port 0 picks a free port.
+    /// Needs a `[web]` section (who may sign in).
+    #[arg(long, env = "KETEN_WEB_LISTEN")]
+    pub web_listen: Option<SocketAddr>,
     /// Acknowledge appends without fsync. For throwaway data only.
     #[arg(long, hide = true)]
     pub no_fsync_unsafe: bool,
@@ -111,6 +115,17 @@ pub struct DemoArgs {
     /// The PKI directory with the partners' client certificates (default: the config's `tls.ca` directory).
     #[arg(long)]
     pub pki: Option<PathBuf>,
+    /// After the scenario, keep the server and its web screen running until Ctrl-C (the
+    /// default when stdout is a terminal).
+    #[arg(long, conflicts_with_all = ["exit", "server"])]
+    pub serve: bool,
+    /// Stop after the scenario, also in a terminal.
+    #[arg(long)]
+    pub exit: bool,
+    /// The web screen's address while the demo serves (default: the example's
+    /// `[web] listen`, 127.0.0.1:8443, or a free port when that one is taken).
+    #[arg(long)]
+    pub web_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

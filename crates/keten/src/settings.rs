@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use keten_server::config::Config;
+use keten_web::WebConfig;
 use serde::Deserialize;
 
 /// Reads and checks a TOML configuration; relative paths are taken from its directory.
@@ -39,31 +40,49 @@ pub struct NatsConfig {
 /// The configuration file split into the server's part and the store's part (`store` and
 /// `[nats]`).
 pub fn load(path: &Path) -> Result<(Config, StoreConfig)> {
+    let (config, store, _) = load_all(path)?;
+    Ok((config, store))
+}
+
+/// The configuration file in three parts: the server's, the store's and the web screen's
+/// (`[web]`, absent when the file has none).
+pub fn load_all(path: &Path) -> Result<(Config, StoreConfig, Option<WebConfig>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration {}", path.display()))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("in configuration {}", path.display()))?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (config, store, web) =
+        parse(&text, base).with_context(|| format!("in configuration {}", path.display()))?;
+    Ok((config, store, web))
+}
+
+/// Parses and checks a configuration's text; relative paths are taken from `base`.
+pub fn parse(text: &str, base: &Path) -> Result<(Config, StoreConfig, Option<WebConfig>)> {
+    let mut table: toml::Table = toml::from_str(text)?;
+    let web: Option<WebConfig> = table
+        .remove("web")
+        .map(|v| v.try_into().context("in [web]"))
+        .transpose()?;
     let mut store_table = toml::Table::new();
     for key in ["store", "nats"] {
         if let Some(v) = table.remove(key) {
             store_table.insert(key.into(), v);
         }
     }
-    let store: StoreConfig = toml::Value::Table(store_table)
-        .try_into()
-        .with_context(|| format!("in configuration {}", path.display()))?;
-    let mut config: Config = toml::Value::Table(table)
-        .try_into()
-        .with_context(|| format!("in configuration {}", path.display()))?;
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let store: StoreConfig = toml::Value::Table(store_table).try_into()?;
+    let mut config: Config = toml::Value::Table(table).try_into()?;
     config.resolve_paths(base);
-    config
-        .check()
-        .with_context(|| format!("in configuration {}", path.display()))?;
-    Ok((config, store))
+    config.check()?;
+    let web = web.map(|mut w| {
+        w.resolve_paths(base);
+        w
+    });
+    if let Some(w) = &web {
+        w.check(&keten_server::auth::Directory::new(&config.partners))?;
+    }
+    Ok((config, store, web))
 }
 
 /// The log's directory inside a data directory. `keten verify` also accepts the log directory

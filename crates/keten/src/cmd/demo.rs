@@ -19,8 +19,8 @@ use keten_server::config::Config;
 use tokio::sync::oneshot;
 
 use crate::cli::DemoArgs;
-use crate::cmd::serve::{runtime, serve};
-use crate::settings::load_config;
+use crate::cmd::serve::{runtime, serve, shutdown_signal};
+use crate::settings::{load_config, parse};
 
 /// The example configuration, shipped in `deploy/`; the demo runs on exactly its partners.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../../../deploy/keten.example.toml");
@@ -34,7 +34,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 let pki = args.pki.clone().unwrap_or_else(|| pki_dir(&config));
                 play(url, &pki, &config).await
             }
-            None => with_own_server().await,
+            None => with_own_server(&args).await,
         }
     })
 }
@@ -48,17 +48,26 @@ fn pki_dir(config: &Config) -> PathBuf {
         .unwrap_or_default()
 }
 
-async fn with_own_server() -> Result<()> {
+async fn with_own_server(args: &DemoArgs) -> Result<()> {
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let pki = tmp.path().join("pki");
-    let mut config: Config = toml::from_str(EXAMPLE_CONFIG).context("the example configuration")?;
-    config.resolve_paths(tmp.path());
+    let (config, _, web_config) =
+        parse(EXAMPLE_CONFIG, tmp.path()).context("the example configuration")?;
+    // Served after the scenario when asked, or when a person watches (a terminal); a script
+    // that reads the output gets the old behaviour: play, print, exit.
+    let keep_serving =
+        args.serve || (!args.exit && std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let clients: Vec<(String, String)> = config
         .partners
         .iter()
         .map(|p| (p.id.to_string(), p.certificate.clone()))
         .collect();
     write_pki(&pki, &clients)?;
+    let web = match (keep_serving, web_config) {
+        (true, Some(web_config)) => Some(demo_web(web_config, args.web_listen, &config)?),
+        _ => None,
+    };
+    let web_addr = web.as_ref().map(keten_web::Prepared::addr);
     println!(
         "Starting keten on a temporary data directory ({}) with a development PKI.",
         tmp.path().display()
@@ -73,7 +82,8 @@ async fn with_own_server() -> Result<()> {
             data,
             ("127.0.0.1:0".parse().expect("valid"), None),
             (Durability::Fsync, std::time::Duration::from_secs(5)),
-            move |bound| {
+            web,
+            move |bound, _| {
                 let _ = ready_tx.send(bound.grpc);
             },
             async move {
@@ -94,6 +104,24 @@ async fn with_own_server() -> Result<()> {
     let url = format!("https://{addr}");
     println!("keten listening on {addr}\n");
     let played = play(&url, &pki, &config).await;
+    if played.is_ok() {
+        match web_addr {
+            Some(addr) => {
+                let shutdown = shutdown_signal();
+                // The last line: where to look, and how.
+                println!(
+                    "\nDashboard: https://{addr}/ (sign in as coordinator, auditor, agent or \
+                     manager; the browser must trust {}; Ctrl-C stops)",
+                    pki.join("ca.pem").display()
+                );
+                shutdown.await;
+            }
+            None if !keep_serving => println!(
+                "\nThe coordinator's screen stays open with `keten demo --serve` (or run it in a terminal)."
+            ),
+            None => {}
+        }
+    }
     let _ = stop_tx.send(());
     let stopped = server.await.context("the demo server task")?;
     played?;
@@ -182,6 +210,27 @@ async fn play(url: &str, pki: &Path, config: &Config) -> Result<()> {
         report::plan_text(plan.plan.as_ref().context("the answer has no plan")?)
     );
     Ok(())
+}
+
+/// The demo's web screen on the example's address, or on a free port when that one is taken
+/// (another demo running, say).
+fn demo_web(
+    web: keten_web::WebConfig,
+    flag: Option<std::net::SocketAddr>,
+    config: &Config,
+) -> Result<keten_web::Prepared> {
+    let wanted = flag
+        .or(web.listen)
+        .unwrap_or_else(|| "127.0.0.1:8443".parse().expect("valid"));
+    match keten_web::Prepared::new(web.clone(), wanted, &config.tls, &config.partners) {
+        Ok(p) => Ok(p),
+        Err(keten_web::Error::Io { .. }) if flag.is_none() => {
+            let any = std::net::SocketAddr::new(wanted.ip(), 0);
+            keten_web::Prepared::new(web, any, &config.tls, &config.partners)
+                .context("the demo's web screen")
+        }
+        Err(e) => Err(e).context("the demo's web screen"),
+    }
 }
 
 fn expected(version: Option<u64>) -> v1::ExpectedVersion {

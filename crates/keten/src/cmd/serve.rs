@@ -10,15 +10,17 @@ use keten_log::{Durability, FileLog, FileLogOptions};
 use keten_nats::{FsyncCheck, NatsLogOptions};
 use keten_server::config::Config;
 use keten_server::{Bound, Settings, Stores};
+use keten_web::{Prepared, WebConfig};
 
 use crate::cli::ServeArgs;
 pub use crate::cli::StoreArgs;
-use crate::settings::{StoreConfig, access_dir, keys_dir, load, log_dir, snapshot_dir};
+use crate::settings::{StoreConfig, access_dir, keys_dir, load_all, log_dir, snapshot_dir};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let (config, store_config) = load(&args.config)?;
+    let (config, store_config, web_config) = load_all(&args.config)?;
+    let web = prepare_web(web_config, args.web_listen, &config)?;
     let listen = args
         .listen
         .or(config.listen)
@@ -38,6 +40,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             data,
             (listen, metrics_listen),
             Duration::from_millis(args.read_wait_ms),
+            web,
             shutdown,
         ));
     }
@@ -61,9 +64,73 @@ pub fn run(args: ServeArgs) -> Result<()> {
         data,
         (listen, metrics_listen),
         (durability, Duration::from_millis(args.read_wait_ms)),
+        web,
         print_ready,
         shutdown,
     ))
+}
+
+/// The web screen, when an address is given (`--web-listen` or `[web] listen`): its
+/// configuration checked, the certificate loaded and the socket bound, before the server
+/// starts, so that a mistake stops the start.
+pub fn prepare_web(
+    web: Option<WebConfig>,
+    flag: Option<SocketAddr>,
+    config: &Config,
+) -> Result<Option<Prepared>> {
+    let Some(web) = web else {
+        if flag.is_some() {
+            bail!("--web-listen needs a [web] section in the configuration (who may sign in)");
+        }
+        return Ok(None);
+    };
+    let Some(addr) = flag.or(web.listen) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        Prepared::new(web, addr, &config.tls, &config.partners)
+            .context("the web screen cannot start")?,
+    ))
+}
+
+/// Starts the web screen (if any) on the server's shared state when the server is ready, then
+/// calls `on_ready` with the web address; `finish` waits for the screen to stop.
+fn with_web(
+    web: Option<Prepared>,
+    on_ready: impl FnOnce(&Bound, Option<SocketAddr>),
+) -> (impl FnOnce(&Bound), WebTask) {
+    let task = WebTask::default();
+    let slot = task.clone();
+    let ready = move |bound: &Bound| {
+        let addr = web.as_ref().map(Prepared::addr);
+        if let Some(web) = web {
+            match web.start(bound.app.clone()) {
+                Ok((_, handle)) => *slot.0.lock().expect("web task lock") = Some(handle),
+                Err(e) => tracing::error!(error = %e, "the web screen did not start"),
+            }
+        }
+        on_ready(bound, addr);
+    };
+    (ready, task)
+}
+
+/// The web screen's task, once started.
+#[derive(Clone, Default)]
+struct WebTask(Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<keten_web::Result<()>>>>>);
+
+impl WebTask {
+    /// Waits (bounded) for the screen's requests in flight; it stops with the server.
+    async fn finish(self) {
+        let handle = self.0.lock().expect("web task lock").take();
+        if let Some(handle) = handle {
+            match tokio::time::timeout(Duration::from_secs(30), handle).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the web screen failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "the web screen's task failed"),
+                Err(_) => tracing::warn!("the web screen did not stop in 30 s"),
+            }
+        }
+    }
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -79,7 +146,8 @@ pub async fn serve(
     data: std::path::PathBuf,
     (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
     (durability, read_wait): (Durability, Duration),
-    on_ready: impl FnOnce(&Bound),
+    web: Option<Prepared>,
+    on_ready: impl FnOnce(&Bound, Option<SocketAddr>),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let log = FileLog::open(
@@ -94,7 +162,12 @@ pub async fn serve(
     let access = FileLog::open(
         access_dir(&data),
         FileLogOptions {
-            durability,
+            // Its own bounded-loss flush ([privacy] access_log_flush_ms), unless the whole
+            // server runs without fsync.
+            durability: match durability {
+                Durability::NoSyncUnsafe => Durability::NoSyncUnsafe,
+                _ => config.privacy.access_log_durability(),
+            },
             ..FileLogOptions::default()
         },
     )
@@ -105,6 +178,9 @@ pub async fn serve(
             access_dir(&data).display()
         )
     })?;
+    keten_server::access_log::record_tail_cut(&access)
+        .await
+        .context("cannot record in the access log what a power loss cut off it")?;
     let keys = keten_keys::FileKeyStore::open(keys_dir(&data))
         .await
         .with_context(|| format!("cannot open the key store in {}", keys_dir(&data).display()))?;
@@ -125,7 +201,11 @@ pub async fn serve(
         keys: Some(Arc::new(keys)),
         access: Some(Arc::new(access.clone())),
     };
+    let (on_ready, web) = with_web(web, on_ready);
     let served = keten_server::serve(settings, stores, on_ready, shutdown).await;
+    // The web screen began stopping with the server; its requests in flight write access
+    // records, so it finishes before the logs close.
+    web.finish().await;
     // The logs close after the server: appends in flight have finished by now.
     let closed = log.close().await;
     let access_closed = access.close().await;
@@ -195,6 +275,7 @@ pub async fn serve_nats(
     data: Option<std::path::PathBuf>,
     (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
     read_wait: Duration,
+    web: Option<Prepared>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     if matches!(opts.fsync, FsyncCheck::AcceptAckBeforeFsync) {
@@ -245,15 +326,21 @@ pub async fn serve_nats(
         keys: Some(Arc::new(keys)),
         access: Some(Arc::new(access)),
     };
-    keten_server::serve(settings, stores, print_ready, shutdown)
-        .await
-        .context("server failed")
+    let (on_ready, web) = with_web(web, print_ready);
+    let served = keten_server::serve(settings, stores, on_ready, shutdown).await;
+    web.finish().await;
+    served.context("server failed")
 }
 
-/// Tests and scripts wait for this line; it is the only thing `serve` writes to stdout.
-fn print_ready(bound: &Bound) {
+/// Tests and scripts wait for these lines; they are the only thing `serve` writes to stdout.
+/// The web line comes before the metrics line, so a reader that stops at the metrics line has
+/// seen it.
+fn print_ready(bound: &Bound, web: Option<SocketAddr>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "keten listening on {}", bound.grpc);
+    if let Some(w) = web {
+        let _ = writeln!(out, "keten web on https://{w}");
+    }
     if let Some(m) = bound.metrics {
         let _ = writeln!(out, "metrics on {m}");
     }
