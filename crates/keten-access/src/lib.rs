@@ -48,6 +48,9 @@ mod record;
 mod report;
 
 pub use error::{AccessError, Result};
-pub use log::{AccessLog, FAMILY_STREAM_PREFIX, Logged, SEARCH_STREAM, STREAM_PREFIX, stream_id};
+pub use log::{
+    AccessLog, FAMILY_STREAM_PREFIX, LOSS_EVENT, LOSS_STREAM, Logged, SEARCH_STREAM, STREAM_PREFIX,
+    stream_id,
+};
 pub use record::{AccessAction, AccessRecord, AccessResult};
 pub use report::{Language, class_name, describe, report};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use keten_domain::FamilyId;
 use keten_log::{
     Direction, EventId, EventStore, EventType, ExpectedVersion, GlobalPosition, ProposedEvent,
-    ReadFrom, RecordedEvent, StreamId, StreamVersion, Until,
+    ReadFrom, RecordedEvent, StreamId, StreamVersion, TailCut, Until,
 };
 
 use crate::error::{AccessError, Result};
@@ -19,6 +19,13 @@ pub const STREAM_PREFIX: &str = "access-";
 pub const FAMILY_STREAM_PREFIX: &str = "access-family-";
 /// The stream of searches over many families (records with `family: None`).
 pub const SEARCH_STREAM: &str = "access-search";
+
+/// The stream of the access log's own notes about itself: the records a power loss cost. Not an
+/// access stream (no `access-` prefix), so readers of access records pass over it; it is in the
+/// chain like every record, so `keten verify` covers it.
+pub const LOSS_STREAM: &str = "log-loss";
+/// The event type of a note in [`LOSS_STREAM`].
+pub const LOSS_EVENT: &str = "RecordsLost";
 
 /// Records read back per store call.
 const PAGE: usize = 1024;
@@ -68,9 +75,12 @@ impl AccessLog {
         Self { store }
     }
 
-    /// Writes one record and returns its position once the store has made it durable (a
-    /// `FileLog` acknowledges after `fdatasync`; concurrent records share one by group commit).
-    /// The caller answers the access only after this returned `Ok`.
+    /// Writes one record and returns its position once the store has taken it: durable with a
+    /// `FileLog` in `Durability::Fsync` (concurrent records share one `fdatasync` by group
+    /// commit); written to the page cache and flushed within the interval with
+    /// `Durability::Interval`, the access log's default (README, "Access log": what a power
+    /// loss can cost and why that is acceptable). The caller answers the access only after
+    /// this returned `Ok`.
     ///
     /// Each record gets a fresh event id, so a caller that retries after an error may log an
     /// access twice: the log over-reports rather than under-reports.
@@ -173,6 +183,44 @@ impl AccessLog {
             }
         }
         Ok(out)
+    }
+
+    /// Writes into the access log itself what opening it had to cut off after a power loss or
+    /// kernel crash (`Durability::Interval`: records acknowledged within the last flush
+    /// interval), so that the loss is on the record, in the chain, at the place it happened:
+    /// the note takes the first lost position. A torn write that was never acknowledged is not
+    /// a loss and is not noted. Returns the note's position, if one was written.
+    pub async fn record_tail_cut(
+        &self,
+        cut: &TailCut,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<GlobalPosition>> {
+        if !cut.unflushed {
+            return Ok(None);
+        }
+        let note = serde_json::json!({
+            "at": at,
+            "what": "access records acknowledged but not yet flushed were lost in a power loss \
+                     or kernel crash; the access log was cut where they began",
+            "file": cut.file.display().to_string(),
+            "offset": cut.offset,
+            "first_lost_position": cut.position,
+            "bytes_lost": cut.bytes,
+            "records_lost_at_least": cut.records,
+            "reason": cut.reason,
+        });
+        let event = ProposedEvent {
+            id: EventId(uuid::Uuid::new_v4()),
+            event_type: EventType::new(LOSS_EVENT).expect("a constant, valid event type"),
+            metadata: Vec::new(),
+            payload: serde_json::to_vec(&note).expect("a JSON value always serializes"),
+        };
+        let stream = StreamId::new(LOSS_STREAM).expect("a constant, valid stream id");
+        let result = self
+            .store
+            .append(&stream, ExpectedVersion::Any, vec![event])
+            .await?;
+        Ok(Some(result.first_position))
     }
 
     /// Walks the access log's own hash chain and checksums (the store's verification); `Ok`

@@ -101,6 +101,43 @@ pub struct PrivacyConfig {
     /// cost turns it off.
     #[serde(default = "yes")]
     pub access_log: bool,
+    /// How long an access record may wait for its flush to disk after it was written (the
+    /// access is answered once the record is written, not flushed). A power loss or kernel
+    /// crash can lose the records of at most this last interval; a crash of keten itself loses
+    /// none. 0: every record is flushed before its access is answered. README, "Access log".
+    #[serde(default = "default_access_log_flush_ms")]
+    pub access_log_flush_ms: u64,
+}
+
+impl PrivacyConfig {
+    /// How the access log's `FileLog` is opened: [`keten_log::Durability::Interval`] of
+    /// `access_log_flush_ms`, or `Fsync` for 0.
+    pub fn access_log_durability(&self) -> keten_log::Durability {
+        match self.access_log_flush_ms {
+            0 => keten_log::Durability::Fsync,
+            ms => keten_log::Durability::Interval(std::time::Duration::from_millis(ms)),
+        }
+    }
+
+    /// Refuses a flush interval the log does not accept, naming the setting.
+    pub fn check(&self) -> Result<()> {
+        let max = keten_log::MAX_FLUSH_INTERVAL.as_millis();
+        if u128::from(self.access_log_flush_ms) > max {
+            return Err(Error::Config(format!(
+                "[privacy] access_log_flush_ms = {}: at most {max} (0 flushes every record)",
+                self.access_log_flush_ms
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The access log's default flush interval: a power loss costs at most this many milliseconds
+/// of access records.
+pub const DEFAULT_ACCESS_LOG_FLUSH_MS: u64 = 50;
+
+fn default_access_log_flush_ms() -> u64 {
+    DEFAULT_ACCESS_LOG_FLUSH_MS
 }
 
 impl Default for PrivacyConfig {
@@ -109,6 +146,7 @@ impl Default for PrivacyConfig {
             retention_years: default_retention_years(),
             encryption: true,
             access_log: true,
+            access_log_flush_ms: DEFAULT_ACCESS_LOG_FLUSH_MS,
         }
     }
 }
@@ -198,6 +236,7 @@ impl Config {
     /// Two partners with one certificate name or one id would make the caller ambiguous.
     pub fn check(&self) -> Result<()> {
         self.limits.check()?;
+        self.privacy.check()?;
         let mut ids = HashSet::new();
         let mut names = HashSet::new();
         for p in &self.partners {
