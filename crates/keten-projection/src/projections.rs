@@ -257,14 +257,17 @@ impl Projections {
     pub async fn wait_for(&self, position: GlobalPosition, timeout: Duration) -> Result<()> {
         let reached = |p: &Progress| p.position.is_some_and(|at| at >= position);
         let mut rx = self.inner.progress.subscribe();
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|p| reached(p) || p.failed)).await;
+        // What `wait_for` returns holds the watch's read lock: it must be dropped before the
+        // lock is taken again below. A second read while the fold waits to publish a position
+        // (it holds the views' lock meanwhile) deadlocks both: seen at 4 million events.
+        drop(tokio::time::timeout(timeout, rx.wait_for(|p| reached(p) || p.failed)).await);
         let now = *self.inner.progress.borrow();
         if reached(&now) {
             return Ok(());
         }
-        match (waited, self.inner.failure.get()) {
-            (_, Some(e)) => Err(Error::Stopped(e.clone())),
-            _ => Err(Error::NotYet {
+        match self.inner.failure.get() {
+            Some(e) => Err(Error::Stopped(e.clone())),
+            None => Err(Error::NotYet {
                 wanted: position,
                 reached: now.position,
             }),
