@@ -248,6 +248,24 @@ impl Browser {
         self.client.screenshot().await.expect("screenshot")
     }
 
+    /// The whole page (up to `max_height` CSS pixels tall) as PNG bytes: the window grows to
+    /// the page's height first, since WebDriver shows only what is in the viewport.
+    pub async fn screenshot_page(&self, max_height: u32) -> Vec<u8> {
+        let size = self
+            .eval(
+                "return [document.documentElement.scrollHeight, \
+                 window.outerHeight - window.innerHeight, window.outerWidth];",
+            )
+            .await;
+        let n = |i: usize| size[i].as_u64().expect("a number") as u32;
+        let (page, chrome, width) = (n(0), n(1), n(2));
+        self.client
+            .set_window_size(width, page.min(max_height) + chrome)
+            .await
+            .expect("resize the window");
+        self.screenshot().await
+    }
+
     /// Ends the session (and its browser).
     pub async fn close(self) {
         let _ = self.client.close().await;

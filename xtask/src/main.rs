@@ -13,12 +13,16 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("setup") => setup(),
         Some("fuzz") => fuzz(),
+        Some("screenshots") => screenshots(),
         _ => {
-            eprintln!("usage: cargo xtask <test|setup|fuzz>");
+            eprintln!("usage: cargo xtask <test|setup|fuzz|screenshots>");
             eprintln!("  setup  install what the tests need (idempotent)");
             eprintln!("  fuzz   only the short fuzz run of `test` (KETEN_FUZZ_SECONDS per target)");
             eprintln!(
                 "  test   setup, then fmt --check, clippy -D warnings, all tests, a short fuzz run"
+            );
+            eprintln!(
+                "  screenshots  the README's pictures of the web screen, to docs/screenshots/"
             );
             std::process::exit(2);
         }
@@ -71,6 +75,27 @@ fn test() -> Result<()> {
         bail!("the JetStream suites failed against nats-server {NATS_SERVER_MIN_VERSION}");
     }
     fuzz()
+}
+
+/// docs/screenshots/families.png and family.png: the ignored `screenshots` test of
+/// tests/e2e_web.rs, which takes them in headless Chromium from a running `keten serve`.
+fn screenshots() -> Result<()> {
+    install_chromium()?;
+    run(
+        "cargo",
+        &[
+            "nextest",
+            "run",
+            "-p",
+            "keten",
+            "--test",
+            "e2e_web",
+            "--run-ignored",
+            "only",
+            "-E",
+            "test(=screenshots)",
+        ],
+    )
 }
 
 /// The cargo-fuzz targets in `fuzz/` (see fuzz/README.md), each for a short while.
