@@ -483,7 +483,7 @@ impl AuditService {
             }
         };
         let access = Access::new("Audit.AccessReport", AccessAction::Read, Some(&family));
-        self.app.record_access(&caller, access).await?;
+        self.app.record_access(caller, access).await?;
         let logged = self
             .app
             .access_log()?
@@ -518,7 +518,7 @@ impl AuditService {
             Some(&family),
         )
         .classes(ClassSet::ALL);
-        self.app.record_access(&caller, access).await?;
+        self.app.record_access(caller, access).await?;
         let stream = stored::stream_id(&family);
         if self.app.store.stream_version(&stream).await?.is_none() {
             return Err(Error::NotFound(family.to_string()));
@@ -615,7 +615,7 @@ impl AuditService {
             Some(&family),
         )
         .classes(ClassSet::ALL);
-        self.app.record_access(&caller, access).await?;
+        self.app.record_access(caller, access).await?;
         let (until, at) = match req.as_of {
             Some(AsOf::At(t)) => {
                 let t = wire::commit_time(&t, "at")?;

@@ -115,8 +115,9 @@ impl Web {
     }
 
     /// The caller the rules are asked about: the person's partner, role and id, exactly what
-    /// a gRPC caller of that partner sends.
-    fn caller(&self, person: &Person) -> Option<Caller> {
+    /// a gRPC caller of that partner sends; `None` when the partner is not configured or may
+    /// not act in that role.
+    pub(crate) fn caller_for(&self, person: &Person) -> Option<Caller> {
         let partner = self.app().directory.by_id(&person.partner)?.clone();
         partner.roles.contains(&person.role).then(|| Caller {
             actor: Actor {
@@ -167,11 +168,13 @@ impl Ctx {
 }
 
 /// The signed-in person, or the answer to give instead (to the sign-in page).
+// The error is the answer itself, handed straight back to axum: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 fn signed_in(web: &Web, headers: &HeaderMap, lang: Option<&str>) -> Result<Ctx, Response> {
     let Some((id, session)) = web.session(headers) else {
         return Err(Redirect::to("/login").into_response());
     };
-    let Some(caller) = web.caller(&session.person) else {
+    let Some(caller) = web.caller_for(&session.person) else {
         // The configuration no longer knows the partner or lets it act in that role.
         web.inner.sessions.end(&id);
         return Err(Redirect::to("/login").into_response());
@@ -290,7 +293,7 @@ fn bare_frame(lang: Lang) -> Frame<'static> {
 }
 
 /// The one answer for a family that does not exist and for one the person may not see.
-fn not_found(lang: Lang) -> Response {
+pub(crate) fn not_found(lang: Lang) -> Response {
     let title = tr(lang, "Niet gevonden", "Not found");
     let text = tr(
         lang,
@@ -384,7 +387,12 @@ async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
     not_found(lang)
 }
 
-fn login_form(web: &Web, lang: Lang, status: StatusCode, error: Option<&str>) -> Response {
+pub(crate) fn login_form(
+    web: &Web,
+    lang: Lang,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
     let config = &web.inner.config;
     let people: Vec<html::LoginChoice> = config
         .local
@@ -742,6 +750,7 @@ fn sort_rows(rows: &mut [html::Row], sort: &str) {
 }
 
 /// The family a path names, or the not-found answer (a malformed id is as unknown as any).
+#[allow(clippy::result_large_err)]
 fn family_id(ctx: &Ctx, id: &str) -> Result<FamilyId, Response> {
     FamilyId::new(id).map_err(|_| not_found(ctx.lang))
 }
