@@ -259,3 +259,44 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod privacy_tests {
+    use std::time::Duration;
+
+    use keten_log::Durability;
+
+    use super::PrivacyConfig;
+
+    fn privacy(json: &str) -> PrivacyConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_access_log_flushes_within_50_ms_by_default_and_0_means_fsync() {
+        assert_eq!(
+            privacy("{}").access_log_durability(),
+            Durability::Interval(Duration::from_millis(50))
+        );
+        assert_eq!(
+            privacy(r#"{"access_log_flush_ms": 0}"#).access_log_durability(),
+            Durability::Fsync
+        );
+        assert_eq!(
+            PrivacyConfig::default().access_log_durability(),
+            privacy("{}").access_log_durability()
+        );
+    }
+
+    #[test]
+    fn a_flush_interval_beyond_the_maximum_is_refused_naming_the_setting() {
+        let e = privacy(r#"{"access_log_flush_ms": 60000}"#)
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("access_log_flush_ms = 60000"), "{e}");
+        privacy(r#"{"access_log_flush_ms": 10000}"#)
+            .check()
+            .unwrap();
+    }
+}
