@@ -714,7 +714,7 @@ pub fn history(f: &Frame, id: &str, events: &[HistoryEvent], as_of: Markup) -> M
                     " · "
                     a #access-report-link href=(format!("/families/{id}/access-report")) { (tr(lang, "Inzage-overzicht", "Access report")) }
                 }
-                form.slider onsubmit="return false" {
+                div.slider {
                     label for="time-slider" { (tr(lang, "Het gezin zoals het stond na gebeurtenis", "The family as it stood after event")) }
                     input #time-slider type="range" min="0" max=(last) step="1" value=(last)
                         data-positions=(positions.join(" ")) data-times=(times.join(" "))
