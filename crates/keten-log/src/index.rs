@@ -13,8 +13,9 @@
 //!
 //! so 22 to 33 bytes per event, depending on where the id table is in its growth (at ten
 //! million events the table has 2^24 slots: 15 bytes per event, 27 in all). Per stream: the map
-//! entry, the name and the vector, about 150 bytes. Per event since the last checkpoint chunk: its 32-byte
-//! row, until the chunk is written (bounded by `checkpoint_interval` plus a segment's worth).
+//! entry, the name and the vector, about 150 bytes. Per event since the last checkpoint chunk:
+//! its 32-byte row, until the chunk is written (bounded by `checkpoint_interval` plus a
+//! segment's worth).
 //!
 //! Architecture invariant: the index holds only durable events. The writer adds a group's
 //! entries after its flush, so a reader never sees what a crash could take back.
