@@ -182,20 +182,23 @@ pub(crate) fn write(dir: &Path, anchor: Anchor, views: &[Slot]) -> Result<()> {
         body_len: body.len() as u64,
         body_blake3: blake3::hash(&body).to_hex().to_string(),
     };
-    let mut bytes = serde_json::to_vec(&header).expect("a header serializes");
-    bytes.push(b'\n');
-    bytes.extend_from_slice(&body);
-    write_atomically(dir, &bytes)
+    let mut head = serde_json::to_vec(&header).expect("a header serializes");
+    head.push(b'\n');
+    // Written in two parts: joined, the body (hundreds of megabytes at ten million events)
+    // would be copied once more.
+    write_atomically(dir, &[&head, &body])
 }
 
-/// Replaces the snapshot file with `bytes`: a crash leaves the old file or the new one, never
-/// a mix.
-pub(crate) fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<()> {
+/// Replaces the snapshot file with `parts`, one after the other: a crash leaves the old file or
+/// the new one, never a mix.
+pub(crate) fn write_atomically(dir: &Path, parts: &[&[u8]]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(TMP_NAME);
     let target = path_in(dir);
     let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
+        for part in parts {
+            f.write_all(part)?;
+        }
         f.sync_all()
     });
     if let Err(e) = written {
