@@ -247,7 +247,8 @@ pub enum Transparency {
     Informed { on: NaiveDate },
 }
 
-/// One member's self-reliance on one ZRM domain: the first score (intake) and the latest.
+/// One member's self-reliance on one ZRM domain: the first score (intake), the latest, and
+/// every review's score between them (a family manager reads the course, not only the ends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZrmLine {
     pub member_id: MemberId,
@@ -259,6 +260,15 @@ pub struct ZrmLine {
     pub latest_on: NaiveDate,
     /// Latest minus intake: positive is progress.
     pub change: i8,
+    /// Every review's score in the order held, intake first and latest last.
+    pub scores: Vec<ZrmPoint>,
+}
+
+/// One review's score on one ZRM domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ZrmPoint {
+    pub on: NaiveDate,
+    pub score: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -717,29 +727,34 @@ fn proposal(state: &FamilyState, now: NaiveDate) -> Option<EscalationProposal> {
 
 fn zrm_lines(state: &FamilyState) -> Vec<ZrmLine> {
     type Key = (MemberId, ZrmVersion, &'static str);
-    type Dated = (NaiveDate, u8);
-    let mut seen: BTreeMap<Key, (Dated, Dated)> = BTreeMap::new();
+    let mut seen: BTreeMap<Key, Vec<ZrmPoint>> = BTreeMap::new();
     for review in &state.reviews {
         for a in &review.zrm {
             let version = a.matrix.version();
             for (domain, score) in a.matrix.entries() {
-                let now = (review.held_on, score.get());
                 seen.entry((a.member_id.clone(), version, domain))
-                    .and_modify(|(_, latest)| *latest = now)
-                    .or_insert((now, now));
+                    .or_default()
+                    .push(ZrmPoint {
+                        on: review.held_on,
+                        score: score.get(),
+                    });
             }
         }
     }
     seen.into_iter()
-        .map(|((member_id, version, domain), (intake, latest))| ZrmLine {
-            member_id,
-            version,
-            domain,
-            intake: intake.1,
-            intake_on: intake.0,
-            latest: latest.1,
-            latest_on: latest.0,
-            change: latest.1 as i8 - intake.1 as i8,
+        .filter_map(|((member_id, version, domain), scores)| {
+            let (intake, latest) = (*scores.first()?, *scores.last()?);
+            Some(ZrmLine {
+                member_id,
+                version,
+                domain,
+                intake: intake.score,
+                intake_on: intake.on,
+                latest: latest.score,
+                latest_on: latest.on,
+                change: latest.score as i8 - intake.score as i8,
+                scores,
+            })
         })
         .collect()
 }

@@ -511,6 +511,44 @@ fn zrm_shows_change_since_intake_per_member_and_domain() {
 }
 
 #[test]
+fn zrm_lines_keep_every_reviews_score_in_order() {
+    let events = plus(
+        with_plan(),
+        [
+            zrm_review("2026-02-02", 1, 3),
+            zrm_review("2026-03-15", 2, 3),
+            zrm_review("2026-05-01", 4, 2),
+        ],
+    );
+    let p = plan_at(events, "2026-05-02");
+    let course = |domain: &str| {
+        let line = p.zrm.iter().find(|l| l.domain == domain).expect("a line");
+        line.scores
+            .iter()
+            .map(|s| (s.on, s.score))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        course("finances"),
+        vec![
+            (d("2026-02-02"), 1),
+            (d("2026-03-15"), 2),
+            (d("2026-05-01"), 4)
+        ]
+    );
+    assert_eq!(
+        course("housing"),
+        vec![
+            (d("2026-02-02"), 3),
+            (d("2026-03-15"), 3),
+            (d("2026-05-01"), 2)
+        ]
+    );
+    let housing = p.zrm.iter().find(|l| l.domain == "housing").unwrap();
+    assert_eq!((housing.intake, housing.latest, housing.change), (3, 2, -1));
+}
+
+#[test]
 fn outcomes_count_police_contacts_goals_and_on_time_delivery() {
     let contact = |on: &str| Event::PoliceContactRecorded {
         member_id: None,

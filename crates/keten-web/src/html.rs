@@ -611,8 +611,8 @@ fn chain_escalations(
     }
 }
 
-/// ZRM scores at intake and now, as a small dot chart (1 acute … 5 self-reliant) with the same
-/// figures in a table for screen readers and keyboard users.
+/// ZRM scores at intake, at each review and now, as a small dot chart (1 acute … 5
+/// self-reliant) with the same figures in a table for screen readers and keyboard users.
 fn zrm(lang: Lang, plan: &Plan) -> Markup {
     const ROW: usize = 22;
     const LEFT: usize = 200;
@@ -626,7 +626,7 @@ fn zrm(lang: Lang, plan: &Plan) -> Markup {
                 p { (tr(lang, "Geen ZRM-scores die u mag zien.", "No ZRM scores you may see.")) }
             } @else {
                 svg role="img" aria-labelledby="zrm-title" width=(LEFT + STEP * 6) height=(height) viewBox=(format!("0 0 {} {height}", LEFT + STEP * 6)) xmlns="http://www.w3.org/2000/svg" {
-                    title #zrm-title { (tr(lang, "ZRM-scores bij intake (open) en nu (dicht)", "ZRM scores at intake (hollow) and now (filled)")) }
+                    title #zrm-title { (tr(lang, "ZRM-scores bij intake (open), bij elke evaluatie (klein) en nu (dicht)", "ZRM scores at intake (hollow), at each review (small) and now (filled)")) }
                     @for s in 1..=5u8 {
                         line x1=(x(s)) y1="0" x2=(x(s)) y2=(height - 20) stroke="#c8c8c8" {}
                         text x=(x(s)) y=(height - 5) text-anchor="middle" font-size="12" fill="#222" { (s) }
@@ -635,6 +635,9 @@ fn zrm(lang: Lang, plan: &Plan) -> Markup {
                         @let y = ROW * i + 14;
                         text x="0" y=(y + 4) font-size="12" fill="#222" { (z.member_id) " " (z.domain) }
                         line x1=(x(z.intake)) y1=(y) x2=(x(z.latest)) y2=(y) stroke="#1d4f91" stroke-width="2" {}
+                        @for between in z.scores.iter().skip(1).take(z.scores.len().saturating_sub(2)) {
+                            circle.review cx=(x(between.score)) cy=(y) r="3" fill="#6b8fc4" {}
+                        }
                         circle cx=(x(z.intake)) cy=(y) r="5" fill="#fff" stroke="#1d4f91" stroke-width="2" {}
                         circle cx=(x(z.latest)) cy=(y) r="5" fill="#1d4f91" {}
                     }
@@ -647,6 +650,7 @@ fn zrm(lang: Lang, plan: &Plan) -> Markup {
                         th scope="col" { (tr(lang, "Intake", "Intake")) }
                         th scope="col" { (tr(lang, "Laatst", "Latest")) }
                         th scope="col" { (tr(lang, "Verschil", "Change")) }
+                        th scope="col" { (tr(lang, "Per evaluatie", "Each review")) }
                     } }
                     tbody { @for z in &plan.zrm {
                         tr {
@@ -655,6 +659,10 @@ fn zrm(lang: Lang, plan: &Plan) -> Markup {
                             td { (z.intake) " (" (z.intake_on) ")" }
                             td { (z.latest) " (" (z.latest_on) ")" }
                             td { @if z.change > 0 { "+" } (z.change) }
+                            td.course { @for (i, p) in z.scores.iter().enumerate() {
+                                @if i > 0 { " → " }
+                                span title=(p.on) { (p.score) }
+                            } }
                         }
                     } }
                 }

@@ -150,6 +150,8 @@ impl Web {
 
 /// A page for a signed-in person: the session, the caller and the frame to draw in.
 struct Ctx {
+    /// The session's id, for a live stream that must end with the session.
+    session: String,
     caller: Caller,
     lang: Lang,
     who: Who,
@@ -192,6 +194,7 @@ fn signed_in(web: &Web, headers: &HeaderMap, lang: Option<&str>) -> Result<Ctx, 
         role: label(lang, session.person.role.as_str()),
     };
     Ok(Ctx {
+        session: id,
         caller,
         lang,
         who,
@@ -831,11 +834,28 @@ async fn live(State(web): State<Web>, headers: HeaderMap, Path(id): Path<String>
     let lang = ctx.lang;
     let mut stopping = app.stopping.clone();
     let rules = app.clone();
+    // A stream outlives the request that opened it: after sign-out or expiry it must not
+    // deliver another change (checked with each change, and every few seconds in between).
+    let sessions = web.inner.sessions.clone();
+    let session = ctx.session;
+    let session_alive = {
+        let (sessions, session) = (sessions.clone(), session.clone());
+        move || sessions.is_alive(&session, Instant::now())
+    };
+    let still_alive = session_alive.clone();
+    let session_ended = async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        while still_alive() {
+            tick.tick().await;
+        }
+    };
     let events = watch
         .take_while(move |item| {
             let keep = match item {
                 Ok(view) => {
-                    !rules.sight(&caller, Some(view)).is_denied() && !view.state.is_erased()
+                    session_alive()
+                        && !rules.sight(&caller, Some(view)).is_denied()
+                        && !view.state.is_erased()
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "web: live updates ended on an error");
@@ -857,7 +877,10 @@ async fn live(State(web): State<Web>, headers: HeaderMap, Path(id): Path<String>
             std::future::ready(out)
         })
         .take_until(async move {
-            let _ = stopping.wait_for(|s| *s).await;
+            tokio::select! {
+                _ = stopping.wait_for(|s| *s) => {}
+                () = session_ended => {}
+            }
         });
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

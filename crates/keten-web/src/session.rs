@@ -114,6 +114,16 @@ impl Sessions {
         id
     }
 
+    /// Whether the session is alive at `now`, without counting as activity: an open live page
+    /// is not a person at work, and must not keep a session from expiring.
+    pub fn is_alive(&self, id: &str, now: Instant) -> bool {
+        let table = self.inner.lock().expect("sessions lock");
+        table
+            .sessions
+            .get(id)
+            .is_some_and(|s| alive(s, now, self.idle, self.max))
+    }
+
     /// The session if it is alive at `now`, which counts as activity; an expired one is removed.
     pub fn touch(&self, id: &str, now: Instant) -> Option<Session> {
         let mut table = self.inner.lock().expect("sessions lock");

@@ -357,6 +357,56 @@ async fn the_family_page_updates_live_when_a_partner_publishes() {
     h.stop().await;
 }
 
+#[tokio::test]
+async fn a_live_stream_ends_when_its_session_is_signed_out() {
+    let h = Harness::start(&web_config("")).await;
+    let family = family_with_plan(&h, "gezin-uit", true, "x").await;
+    let mut b = h.browser();
+    b.sign_in("coordinator").await;
+    let live = b
+        .client
+        .get(format!("{}/families/{family}/live", b.url))
+        .header("cookie", b.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let mut body = live.bytes_stream();
+    let mut seen = String::new();
+    next_message(&mut body, &mut seen).await;
+
+    let csrf = b.csrf().await;
+    assert_eq!(
+        b.post("/logout", &[("csrf", &csrf)]).await.location(),
+        Some("/login")
+    );
+    h.publish(
+        YOUTH_CARE,
+        &family,
+        vec![Event::ActionCommitted {
+            action_id: keten_domain::ActionId::new("a-after").unwrap(),
+            goal_id: keten_domain::GoalId::new("g-safety").unwrap(),
+            partner_id: keten_domain::PartnerId::new("jeugdzorg").unwrap(),
+            member_ids: vec![keten_domain::MemberId::new("c1").unwrap()],
+            intervention: None,
+            description: "published after sign-out".into(),
+            start_on: today(),
+            expected_end: today() + chrono::Days::new(30),
+            occurred_on: today(),
+        }],
+    )
+    .await;
+    // The stream ends (the server closes it) without carrying the change.
+    while let Some(chunk) = body.next().await {
+        seen.push_str(&String::from_utf8_lossy(chunk.unwrap().as_ref()));
+    }
+    assert!(
+        !seen.contains("a-after"),
+        "after sign-out the stream sent: {seen}"
+    );
+    h.stop().await;
+}
+
 /// The next server-sent event's data, as JSON.
 async fn next_message<S, B>(body: &mut S, seen: &mut String) -> serde_json::Value
 where
