@@ -314,16 +314,34 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
     // the other modes a mark left by an earlier open would make the tail lenient: remove it.
     let durable_count = index.count();
     let mark = match opts.durability {
-        Durability::Interval(_) => Some(MarkFile::create(
-            &dir,
-            FlushMark {
+        Durability::Interval(_) => {
+            let start = FlushMark {
                 seq: 0,
                 segment: active_id,
                 offset: write_offset,
                 count: durable_count,
-            },
-            opts.io.clone(),
-        )?),
+            };
+            match MarkFile::create(&dir, start, opts.io.clone()) {
+                Ok(mark) => Some(mark),
+                // A full disk must not keep the log from opening (reads still work): the mark
+                // of an earlier open is rewritten where it stands, in blocks it already has;
+                // with none to rewrite, this open holds the strict rule instead.
+                Err(e @ Error::StorageFull { .. }) => {
+                    match MarkFile::rewrite(&dir, start, opts.io.clone())? {
+                        Some(mark) => Some(mark),
+                        None => {
+                            tracing::warn!(
+                                error = %e,
+                                "no room for the flush mark: this open flushes every append before acknowledging it"
+                            );
+                            opts.durability = Durability::Fsync;
+                            None
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Durability::Fsync | Durability::NoSyncUnsafe => {
             remove_flush_mark(&dir)?;
             None
@@ -1280,6 +1298,36 @@ impl MarkFile {
             next_seq: 2,
             io,
         })
+    }
+
+    /// Rewrites the mark file an earlier open left, in place, to say `mark`: one slot, then the
+    /// other, each flushed, so that a torn write still leaves a valid slot (never one claiming
+    /// more than is durable: everything kept is durable when this runs). `None` when there is
+    /// no whole mark file to rewrite.
+    fn rewrite(dir: &Path, mark: FlushMark, io: Arc<dyn LogIo>) -> Result<Option<Self>> {
+        let path = dir.join(FLUSH_MARK_FILE);
+        let Some(last) = crate::recovery::read_flush_mark(dir)? else {
+            return Ok(None);
+        };
+        let file = match File::options().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::from_io(&path, e)),
+        };
+        if file.metadata().map_err(io_err(&path))?.len() < 128 {
+            return Ok(None);
+        }
+        let mut this = Self {
+            file,
+            path,
+            next_seq: last.seq + 1,
+            io,
+        };
+        for _ in 0..2 {
+            this.write(mark.segment, mark.offset, mark.count)
+                .map_err(|e| Error::from_io(&this.path, e))?;
+        }
+        Ok(Some(this))
     }
 
     fn write(&mut self, segment: u64, offset: u64, count: u64) -> std::io::Result<()> {

@@ -507,3 +507,49 @@ async fn sigkill_loses_no_acknowledged_interval_append() {
         log.close().await.unwrap();
     }
 }
+
+/// A full disk must not keep the log from opening: the mark an earlier open left is rewritten in
+/// place, and with no mark to rewrite (the log was written in another mode) this open flushes
+/// every append first. Either way every event is there, appends go on once there is room, and
+/// the next open with room keeps a mark again.
+#[tokio::test]
+async fn a_full_disk_still_opens_with_or_without_a_mark_to_rewrite() {
+    for earlier in [
+        Durability::Interval(Duration::from_millis(20)),
+        Durability::Fsync,
+    ] {
+        let fs = keten_testkit::SmallFs::tmpfs(4 << 20);
+        let dir = fs.path().join("access");
+        let log = FileLog::open(
+            &dir,
+            FileLogOptions {
+                durability: earlier,
+                ..FileLogOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        append_range(&log, 0..10).await;
+        log.close().await.unwrap();
+        assert_eq!(
+            dir.join("FLUSHED").exists(),
+            matches!(earlier, Durability::Interval(_))
+        );
+
+        let filler = fs.fill("filler", 0);
+        let log = FileLog::open(&dir, options(Duration::from_millis(20)))
+            .await
+            .unwrap_or_else(|e| panic!("after {earlier:?}, a full disk refused the open: {e}"));
+        assert_eq!(ids(&all(&log).await), (0..10).collect::<Vec<_>>());
+        fs.free(&filler);
+        append_range(&log, 10..12).await;
+        log.close().await.unwrap();
+
+        let log = FileLog::open(&dir, options(Duration::from_millis(20)))
+            .await
+            .unwrap();
+        assert_eq!(ids(&all(&log).await), (0..12).collect::<Vec<_>>());
+        log.close().await.unwrap();
+        assert!(dir.join("FLUSHED").exists(), "with room, the mark is back");
+    }
+}
