@@ -758,21 +758,31 @@ fn family_id(ctx: &Ctx, id: &str) -> Result<FamilyId, Response> {
     FamilyId::new(id).map_err(|_| not_found(ctx.lang))
 }
 
+/// The signed-in person and the family a `/families/<id>…` page is about: every family page
+/// starts here.
+#[allow(clippy::result_large_err)]
+fn family_page(
+    web: &Web,
+    headers: &HeaderMap,
+    lang: Option<&str>,
+    id: &str,
+) -> Result<(Ctx, FamilyId), Response> {
+    let ctx = signed_in(web, headers, lang)?;
+    let family = family_id(&ctx, id)?;
+    Ok((ctx, family))
+}
+
 async fn family(
     State(web): State<Web>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    let ctx = match signed_in(&web, &headers, q.lang.as_deref()) {
-        Ok(c) => c,
+    let (ctx, family) = match family_page(&web, &headers, q.lang.as_deref(), &id) {
+        Ok(page) => page,
         Err(r) => return r,
     };
     let path = format!("/families/{id}");
-    let family = match family_id(&ctx, &id) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let app = web.app();
     // As `Coordination.GetFamilyPlan`: the sight, the access record (a refusal too), then
     // the answer only if visible.
@@ -897,15 +907,11 @@ async fn history(
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    let ctx = match signed_in(&web, &headers, q.lang.as_deref()) {
-        Ok(c) => c,
+    let (ctx, family) = match family_page(&web, &headers, q.lang.as_deref(), &id) {
+        Ok(page) => page,
         Err(r) => return r,
     };
     let path = format!("/families/{id}/history");
-    let family = match family_id(&ctx, &id) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let audit = AuditService {
         app: web.inner.app.clone(),
     };
@@ -1026,15 +1032,11 @@ async fn access_report(
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    let ctx = match signed_in(&web, &headers, q.lang.as_deref()) {
-        Ok(c) => c,
+    let (ctx, family) = match family_page(&web, &headers, q.lang.as_deref(), &id) {
+        Ok(page) => page,
         Err(r) => return r,
     };
     let path = format!("/families/{id}/access-report");
-    let family = match family_id(&ctx, &id) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let audit = AuditService {
         app: web.inner.app.clone(),
     };
