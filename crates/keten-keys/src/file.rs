@@ -1,26 +1,91 @@
-//! The embedded backend's key store: a directory of its own, one small file per key id.
+//! The embedded backend's key store: a directory of its own, the keys in one preallocated table
+//! of fixed slots, a tombstone file per destroyed id.
 //!
 //! ```text
 //! <dir>/LOCK              held (flock) by the one process that has the store open
-//! <dir>/<id>.key          a key record (see `record`), 45 bytes
-//! <dir>/<id>.destroyed    a tombstone, 21 bytes
+//! <dir>/keys.tbl          the key table: a 512-byte header, then 256-byte slots
+//! <dir>/<id>.destroyed    a tombstone (see `record`), 21 bytes
+//! <dir>/<id>.key          a key record (see `record`), 45 bytes: only in stores made before
+//!                         the table (2026-11); read and destroyed, never written any more
 //! <dir>/*.tmp             a write in progress; removed (zeroed first) on open
 //! ```
 //!
-//! Create writes `<id>.key.tmp`, fsyncs it, renames it to `<id>.key` and fsyncs the directory
-//! before it returns. Destroy writes the tombstone the same way first, then overwrites the key
-//! file's bytes with zeros, fsyncs it, removes it and fsyncs the directory. A crash anywhere in
-//! between leaves either no tombstone (the key is still live: destroy again) or a tombstone,
-//! which wins: open finishes the job on any key file it finds beside one.
+//! # Creating a key: one shared `fdatasync`, no metadata
 //!
-//! What overwriting cannot do: the zeros go to the same file blocks on ext4 and xfs, but not
-//! necessarily to the same flash cells (an SSD's wear-levelling keeps old pages until it
-//! reuses them), not on copy-on-write filesystems (btrfs, ZFS) or under filesystem or volume
-//! snapshots, and not in backups. That part is the operator's: keep the key directory out of
-//! the log's backups (or back it up separately, with a retention no longer than erasure
-//! allows), out of snapshots, and preferably on an encrypted volume.
+//! The table is made of zeros, in chunks of 4,096 slots (1 MiB) written and fsync'd before any
+//! slot in them is used, so a create changes neither the directory nor the file's size nor its
+//! block map: it writes its record into a free slot (`pwrite`) and waits for an `fdatasync` of
+//! the table that began after its write. Concurrent creates share that flush (group commit: the
+//! first to find no flush under way starts one covering every write finished by then; the
+//! others wait for it or the next). Only then does `create` return: a key is durable before
+//! anything sealed with it can be written. When fewer than a quarter of a chunk's slots are
+//! left, a create starts the next chunk's growth on a thread of its own, so the creates after
+//! it do not wait for it; a create that finds the table full waits for (or does) the growth.
+//! The first open of a directory makes the table (temporary file, fsync, rename, fsync of the
+//! directory); a directory opened by this version cannot be opened by an older one, which
+//! refuses the file it does not know.
+//!
+//! # The table, byte by byte
+//!
+//! All integers little-endian; CRC32C (Castagnoli) as the `crc32c` crate computes it.
+//!
+//! ```text
+//! header, offset 0, 512 bytes (one sector):
+//!   0    8    "KETENKTB"
+//!   8    1    format, 0x01
+//!   9    3    zero
+//!   12   4    slot length, u32: 256
+//!   16   4    crc32c of bytes 0..16, u32
+//!   20   492  zero
+//!
+//! slot i, offset 512 + 256·i, 256 bytes (so no slot spans a 512-byte sector):
+//!   empty: 256 zero bytes
+//!   key:
+//!   0    8    "KETENKTS"
+//!   8    1    format, 0x01
+//!   9    1    n, the key id's length in bytes, 1..=128
+//!   10   2    zero
+//!   12   32   the key, raw
+//!   44   n    the key id (ASCII, a valid KeyId)
+//!   44+n 208-n zero
+//!   252  4    crc32c of bytes 0..252, u32
+//! ```
+//!
+//! The file's length is 512 + 256·k; a shorter tail than a slot (a growth a crash cut; growth
+//! writes only zeros) is ignored and written over by the next growth.
+//!
+//! # Open
+//!
+//! Open refuses anything in the directory but the files above, naming the file, and refuses a
+//! damaged tombstone, legacy key file or table header. In the table, a slot that is neither all
+//! zeros nor a whole record with a good checksum is a torn write that was never acknowledged
+//! (a create that did not return, or the zeros of a destroy whose tombstone is already
+//! durable): open zeroes it, logs it (`tracing`, warn, with the offset) and goes on. A slot
+//! whose id has a tombstone is zeroed too (a destroy a crash interrupted). Two live slots of
+//! one id, or a live slot beside a legacy `<id>.key`, are damage this store never writes:
+//! open refuses, naming the file and the offsets. (A slot damaged after it was acknowledged,
+//! by the disk or by hand, cannot be told from a torn write; it is zeroed and logged the same
+//! way, and the events sealed with its key no longer open. The checksum cannot tell; the disk's
+//! own error correction is the guard against that.)
+//!
+//! # Destroy
+//!
+//! Destroy writes the tombstone first (temporary file, fsync, rename, fsync of the directory),
+//! then overwrites the key's slot with zeros and waits for an `fdatasync` (a legacy key file is
+//! overwritten with zeros, fsync'd, removed, and the directory fsync'd, as before). A crash in
+//! between leaves the tombstone, which wins: open finishes the job. Only once the zeros are
+//! durable may a later create reuse the slot.
+//!
+//! What overwriting cannot do: the zeros go to the same file blocks on ext4 (in its default
+//! `data=ordered` mode; `data=journal` also writes every data block to the journal, where a copy
+//! lasts until the journal wraps) and on xfs, but not necessarily to the same flash cells (an
+//! SSD's wear-levelling keeps old pages until it reuses them), not on copy-on-write filesystems
+//! (btrfs, ZFS) or under filesystem or volume snapshots, and not in backups. That part is the
+//! operator's: keep the key directory out of the log's backups (or back it up separately, with
+//! a retention no longer than erasure allows), out of snapshots, and preferably on an encrypted
+//! volume.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
@@ -32,6 +97,7 @@ use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
 use crate::record::{self, Record};
+use crate::table::{TABLE, Table};
 use crate::{DataKey, KeyError, KeyId, KeyState, KeyStore, Result};
 
 const LOCK: &str = "LOCK";
@@ -39,8 +105,8 @@ const KEY_EXT: &str = ".key";
 const TOMB_EXT: &str = ".destroyed";
 const TMP_EXT: &str = ".tmp";
 
-/// Keys in files. Cheap to clone; one process per directory (a second open is refused with
-/// [`KeyError::Locked`]).
+/// Keys in a table file, tombstones in files. Cheap to clone; one process per directory (a
+/// second open is refused with [`KeyError::Locked`]).
 #[derive(Clone)]
 pub struct FileKeyStore {
     inner: Arc<Inner>,
@@ -48,13 +114,13 @@ pub struct FileKeyStore {
 
 struct Inner {
     dir: PathBuf,
-    /// Held for the store's life: the flock on `LOCK`.
-    _lock: File,
+    /// The key table; it holds the flock on `LOCK` for the store's life.
+    table: Arc<Table>,
     /// One operation at a time per id (striped by the id's hash): get never sees a destroy
     /// half-done, and two creates of one id never both write; creates of different families
-    /// overlap their fsyncs instead of queueing behind one another.
+    /// share the table's flushes instead of queueing behind one another.
     ops: Vec<Mutex<()>>,
-    /// Whole-store operations (loading every key at open) take every stripe.
+    /// Whole-store operations (loading every key) take every stripe.
     all: Mutex<()>,
 }
 
@@ -63,9 +129,10 @@ const STRIPES: usize = 64;
 
 impl FileKeyStore {
     /// Opens (creating it when missing) the key directory. Refuses a directory that holds
-    /// anything but well-formed key, tombstone and temporary files, naming the file. Finishes
-    /// what a crash interrupted: temporary files are zeroed and removed, a key file beside a
-    /// tombstone is zeroed and removed.
+    /// anything but the table, tombstones, legacy key files and temporary files, naming the
+    /// file. Finishes what a crash interrupted: temporary files are zeroed and removed, a key
+    /// (slot or legacy file) beside a tombstone is zeroed, a torn slot is zeroed (see the
+    /// module docs).
     pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         blocking(move || {
@@ -96,15 +163,14 @@ impl FileKeyStore {
                 }
                 Err(e) => return Err(KeyError::io("lock", &lock_path)(e.into())),
             }
-            let inner = Inner {
-                dir,
-                _lock: lock,
-                ops: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-                all: Mutex::new(()),
-            };
-            inner.recover()?;
+            let table = recover(&dir, lock)?;
             Ok(Self {
-                inner: Arc::new(inner),
+                inner: Arc::new(Inner {
+                    dir,
+                    table,
+                    ops: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                    all: Mutex::new(()),
+                }),
             })
         })
         .await
@@ -158,9 +224,12 @@ impl FileKeyStore {
 impl KeyStore for FileKeyStore {
     async fn load_all(&self) -> Result<Vec<(KeyId, KeyState)>> {
         self.run(|inner| {
-            let scan = inner.scan()?;
-            let mut out = Vec::with_capacity(scan.len());
-            for (id, found) in scan {
+            let mut ids = scan(&inner.dir, &mut Vec::new())?;
+            for (id, _) in inner.table.live() {
+                ids.entry(id).or_default();
+            }
+            let mut out = Vec::with_capacity(ids.len());
+            for (id, found) in ids {
                 let state = inner.read_state(&id, &found)?;
                 out.push((id, state));
             }
@@ -185,7 +254,7 @@ impl KeyStore for FileKeyStore {
                 KeyState::Missing => {}
             }
             let key = DataKey::generate();
-            inner.write_durably(&inner.key_path(&id), &record::encode_key(&key))?;
+            inner.table.insert(&id, &key)?;
             Ok(key)
         })
         .await
@@ -196,10 +265,11 @@ impl KeyStore for FileKeyStore {
         self.run_for(&id.clone(), move |inner| {
             let tomb = inner.tomb_path(&id);
             if !exists(&tomb)? {
-                inner.write_durably(&tomb, &record::encode_tombstone(at))?;
+                write_durably(&inner.dir, &tomb, &record::encode_tombstone(at))?;
             }
             // Also on a repeated destroy: a crash may have stopped the first one here.
-            inner.scrub(&inner.key_path(&id))
+            inner.table.erase(&id)?;
+            scrub(&inner.dir, &inner.key_path(&id))
         })
         .await
     }
@@ -208,6 +278,7 @@ impl KeyStore for FileKeyStore {
 /// The files one id has.
 #[derive(Default)]
 struct Found {
+    /// A legacy `<id>.key`.
     key: bool,
     tomb: bool,
 }
@@ -222,155 +293,188 @@ impl Inner {
     }
 
     fn get(&self, id: &KeyId) -> Result<KeyState> {
-        let found = Found {
-            key: exists(&self.key_path(id))?,
-            tomb: exists(&self.tomb_path(id))?,
-        };
-        self.read_state(id, &found)
+        let tomb = exists(&self.tomb_path(id))?;
+        // A key in the table needs no look at the directory for a legacy file: open refused
+        // a directory with both, and nothing writes legacy files any more.
+        let key = !tomb && self.table.offset_of(id).is_none() && exists(&self.key_path(id))?;
+        self.read_state(id, &Found { key, tomb })
     }
 
-    /// A tombstone wins over a key file (a destroy that a crash interrupted).
+    /// A tombstone wins over a key (a destroy that a crash interrupted); then the table's slot,
+    /// then a legacy key file.
     fn read_state(&self, id: &KeyId, found: &Found) -> Result<KeyState> {
         if found.tomb {
             let path = self.tomb_path(id);
-            match read_record(&path)? {
+            return match read_record(&path)? {
                 Record::Tombstone { destroyed_at } => Ok(KeyState::Destroyed { destroyed_at }),
                 Record::Key(_) => Err(KeyError::Malformed {
                     path,
                     reason: "a key record where a tombstone belongs".into(),
                 }),
-            }
-        } else if found.key {
+            };
+        }
+        if let Some(k) = self.table.get(id)? {
+            return Ok(KeyState::Live(k));
+        }
+        if found.key {
             let path = self.key_path(id);
-            match read_record(&path)? {
+            return match read_record(&path)? {
                 Record::Key(k) => Ok(KeyState::Live(k)),
                 Record::Tombstone { .. } => Err(KeyError::Malformed {
                     path,
                     reason: "a tombstone where a key record belongs".into(),
                 }),
-            }
-        } else {
-            Ok(KeyState::Missing)
-        }
-    }
-
-    /// Every id with a file, checking that nothing else is in the directory. Temporary files
-    /// are reported through `tmp`.
-    fn scan_all(&self, tmp: &mut Vec<PathBuf>) -> Result<BTreeMap<KeyId, Found>> {
-        let mut ids: BTreeMap<KeyId, Found> = BTreeMap::new();
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(KeyError::io("read directory", &self.dir))?;
-        for entry in entries {
-            let entry = entry.map_err(KeyError::io("read directory", &self.dir))?;
-            let path = entry.path();
-            let unexpected = |reason: &str| KeyError::Malformed {
-                path: path.clone(),
-                reason: reason.into(),
             };
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                return Err(unexpected("not a key store file (name is not UTF-8)"));
-            };
-            if name == LOCK {
-                continue;
-            }
-            let file_type = entry.file_type().map_err(KeyError::io("stat", &path))?;
-            if !file_type.is_file() {
-                return Err(unexpected("not a regular file"));
-            }
-            if name.ends_with(TMP_EXT) {
-                tmp.push(path);
-                continue;
-            }
-            let (stem, is_key) = if let Some(s) = name.strip_suffix(KEY_EXT) {
-                (s, true)
-            } else if let Some(s) = name.strip_suffix(TOMB_EXT) {
-                (s, false)
-            } else {
-                return Err(unexpected(
-                    "not a key store file (expected <id>.key, <id>.destroyed or *.tmp)",
-                ));
-            };
-            let id = KeyId::new(stem).map_err(|e| unexpected(&e.to_string()))?;
-            let found = ids.entry(id).or_default();
-            if is_key {
-                found.key = true;
-            } else {
-                found.tomb = true;
-            }
         }
-        Ok(ids)
+        Ok(KeyState::Missing)
     }
+}
 
-    fn scan(&self) -> Result<BTreeMap<KeyId, Found>> {
-        self.scan_all(&mut Vec::new())
-    }
-
-    fn recover(&self) -> Result<()> {
-        let mut tmp = Vec::new();
-        let ids = self.scan_all(&mut tmp)?;
-        for path in tmp {
-            // A create or destroy that never returned: its key was never handed out, but its
-            // bytes are wiped all the same.
-            self.scrub(&path)?;
-        }
-        for (id, found) in &ids {
-            // Every file is read, so a damaged one is refused now rather than at first use.
-            if found.key {
-                read_record(&self.key_path(id))?;
-            }
-            if found.tomb {
-                self.read_state(id, found)?;
-                if found.key {
-                    self.scrub(&self.key_path(id))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Temporary file, fsync, rename, fsync of the directory: when this returns, `bytes` are at
-    /// `path` for good, and a crash before leaves no `path` at all.
-    fn write_durably(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(TMP_EXT);
-        let tmp = PathBuf::from(tmp);
-        let mut f = OpenOptions::new()
-            .mode(0o600)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(KeyError::io("create", &tmp))?;
-        f.write_all(bytes).map_err(KeyError::io("write", &tmp))?;
-        f.sync_all().map_err(KeyError::io("fsync", &tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(KeyError::io("rename into place", path))?;
-        self.sync_dir()
-    }
-
-    /// Overwrites the file's bytes with zeros, fsyncs, removes it and fsyncs the directory; a
-    /// missing file is fine.
-    fn scrub(&self, path: &Path) -> Result<()> {
-        let f = match OpenOptions::new().write(true).open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(KeyError::io("open to overwrite", path)(e)),
+/// Every id with a tombstone or legacy key file, checking that nothing else is in the
+/// directory. Temporary files are reported through `tmp`.
+fn scan(dir: &Path, tmp: &mut Vec<PathBuf>) -> Result<BTreeMap<KeyId, Found>> {
+    let mut ids: BTreeMap<KeyId, Found> = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).map_err(KeyError::io("read directory", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(KeyError::io("read directory", dir))?;
+        let path = entry.path();
+        let unexpected = |reason: &str| KeyError::Malformed {
+            path: path.clone(),
+            reason: reason.into(),
         };
-        let len = f.metadata().map_err(KeyError::io("stat", path))?.len();
-        let zeros = vec![0u8; len as usize];
-        f.write_all_at(&zeros, 0)
-            .map_err(KeyError::io("overwrite", path))?;
-        f.sync_all().map_err(KeyError::io("fsync", path))?;
-        drop(f);
-        std::fs::remove_file(path).map_err(KeyError::io("remove", path))?;
-        self.sync_dir()
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            return Err(unexpected("not a key store file (name is not UTF-8)"));
+        };
+        let file_type = entry.file_type().map_err(KeyError::io("stat", &path))?;
+        if !file_type.is_file() {
+            return Err(unexpected("not a regular file"));
+        }
+        if name == LOCK || name == TABLE {
+            continue;
+        }
+        if name.ends_with(TMP_EXT) {
+            tmp.push(path);
+            continue;
+        }
+        let (stem, is_key) = if let Some(s) = name.strip_suffix(KEY_EXT) {
+            (s, true)
+        } else if let Some(s) = name.strip_suffix(TOMB_EXT) {
+            (s, false)
+        } else {
+            return Err(unexpected(
+                "not a key store file (expected keys.tbl, <id>.destroyed, <id>.key or *.tmp)",
+            ));
+        };
+        let id = KeyId::new(stem).map_err(|e| unexpected(&e.to_string()))?;
+        let found = ids.entry(id).or_default();
+        if is_key {
+            found.key = true;
+        } else {
+            found.tomb = true;
+        }
     }
+    Ok(ids)
+}
 
-    fn sync_dir(&self) -> Result<()> {
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(KeyError::io("fsync directory", &self.dir))
+/// Open's checks and repairs (see the module docs); returns the open table.
+fn recover(dir: &Path, lock: File) -> Result<Arc<Table>> {
+    let mut tmp = Vec::new();
+    let ids = scan(dir, &mut tmp)?;
+    for path in tmp {
+        // A create or destroy that never returned: its key was never handed out, but its
+        // bytes are wiped all the same.
+        scrub(dir, &path)?;
     }
+    let tomb_path = |id: &KeyId| dir.join(format!("{id}{TOMB_EXT}"));
+    let key_path = |id: &KeyId| dir.join(format!("{id}{KEY_EXT}"));
+    let mut destroyed = BTreeSet::new();
+    for (id, found) in &ids {
+        // Every file is read, so a damaged one is refused now rather than at first use.
+        if found.key {
+            expect_key(&key_path(id))?;
+        }
+        if found.tomb {
+            let path = tomb_path(id);
+            if !matches!(read_record(&path)?, Record::Tombstone { .. }) {
+                return Err(KeyError::Malformed {
+                    path,
+                    reason: "a key record where a tombstone belongs".into(),
+                });
+            }
+            destroyed.insert(id.clone());
+            if found.key {
+                scrub(dir, &key_path(id))?;
+            }
+        }
+    }
+    let table = Table::open(dir, lock, &|id| destroyed.contains(id))?;
+    for (id, at) in table.live() {
+        if ids.get(&id).is_some_and(|f| f.key && !f.tomb) {
+            return Err(KeyError::Malformed {
+                path: key_path(&id),
+                reason: format!(
+                    "{id} has a key here and another in {} at offset {at} (damage: a key is \
+                     written in one place only)",
+                    table.path().display()
+                ),
+            });
+        }
+    }
+    Ok(table)
+}
+
+fn expect_key(path: &Path) -> Result<()> {
+    match read_record(path)? {
+        Record::Key(_) => Ok(()),
+        Record::Tombstone { .. } => Err(KeyError::Malformed {
+            path: path.to_path_buf(),
+            reason: "a tombstone where a key record belongs".into(),
+        }),
+    }
+}
+
+/// Temporary file, fsync, rename, fsync of the directory: when this returns, `bytes` are at
+/// `path` for good, and a crash before leaves no `path` at all.
+fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(TMP_EXT);
+    let tmp = PathBuf::from(tmp);
+    let mut f = OpenOptions::new()
+        .mode(0o600)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(KeyError::io("create", &tmp))?;
+    f.write_all(bytes).map_err(KeyError::io("write", &tmp))?;
+    f.sync_all().map_err(KeyError::io("fsync", &tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(KeyError::io("rename into place", path))?;
+    sync_dir(dir)
+}
+
+/// Overwrites the file's bytes with zeros, fsyncs, removes it and fsyncs the directory; a
+/// missing file is fine.
+fn scrub(dir: &Path, path: &Path) -> Result<()> {
+    let f = match OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(KeyError::io("open to overwrite", path)(e)),
+    };
+    let len = f.metadata().map_err(KeyError::io("stat", path))?.len();
+    let zeros = vec![0u8; len as usize];
+    f.write_all_at(&zeros, 0)
+        .map_err(KeyError::io("overwrite", path))?;
+    f.sync_all().map_err(KeyError::io("fsync", path))?;
+    drop(f);
+    std::fs::remove_file(path).map_err(KeyError::io("remove", path))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(KeyError::io("fsync directory", dir))
 }
 
 fn exists(path: &Path) -> Result<bool> {

@@ -33,9 +33,13 @@
 //!
 //! # Stores
 //!
-//! [`KeyStore`] is the contract; [`FileKeyStore`] keeps one file per key (the embedded backend),
-//! and `keten_nats::keys::NatsKeyStore` a JetStream KV bucket. Both store the bytes of
-//! [`record`]. [`Keyring`] is the server's cache in front of a store.
+//! [`KeyStore`] is the contract; [`FileKeyStore`] (the embedded backend) keeps the keys in one
+//! preallocated table file of fixed 256-byte slots, so that creating a key costs one
+//! `fdatasync` that concurrent creates share, and a tombstone file per destroyed id (the
+//! format, byte by byte, is in its source, `src/file.rs`; stores made before the table, with
+//! one `<id>.key` file per key, still open and work). `keten_nats::keys::NatsKeyStore` keeps
+//! them in a JetStream KV bucket. Tombstones (and the JetStream values, and legacy key files)
+//! are the bytes of [`record`]. [`Keyring`] is the server's cache in front of a store.
 
 mod error;
 mod file;
@@ -44,6 +48,7 @@ mod key;
 mod keyring;
 pub mod record;
 mod store;
+mod table;
 
 /// The time type of [`KeyState::Destroyed`], re-exported so users need not pin chrono.
 pub use chrono;

@@ -1,6 +1,7 @@
 //! The bytes a store keeps for one key id: a key record or a tombstone. Shared by the file
-//! store (one file each) and the JetStream store (one KV value each), so an auditor reads one
-//! format.
+//! store (a tombstone file per destroyed id; key files of this format only in stores made
+//! before its key table, whose slots are in `file`'s docs) and the JetStream store (one KV
+//! value each), so an auditor reads one format.
 //!
 //! ```text
 //! key record (45 bytes):  "KETENKEY" | 0x01 | key (32) | crc32c of the 41 bytes before (u32 LE)

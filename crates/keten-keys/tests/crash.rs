@@ -1,9 +1,9 @@
-//! Crash test: a child process creates and destroys keys on a FileKeyStore and is killed with
-//! SIGKILL after a random number of acknowledgements, again and again on one directory. After
-//! each kill the parent opens the store and checks that every key the child reported created
-//! (a line on its stdout, written only after `create` returned) is there with the same bytes,
-//! and every key it reported destroyed is destroyed at the reported time with its bytes in no
-//! file. The approach is keten-log's crash test: the child is this test binary run again with
+//! Crash test: a child process creates (four tasks at once) and destroys keys on a
+//! FileKeyStore and is killed with SIGKILL after a random number of acknowledgements, again and
+//! again on one directory. After each kill the parent opens the store and checks that every key
+//! the child reported created (a line on its stdout, written only after `create` returned) is
+//! there with the same bytes, and every key it reported destroyed is destroyed at the reported
+//! time with its bytes in no file. The approach is keten-log's crash test: the child is this test binary run again with
 //! `--exact crash_child --ignored`; `KETEN_CRASH_SEED=<seed>` replays the kill points.
 
 use std::collections::BTreeMap;
@@ -19,6 +19,8 @@ const ENV_DIR: &str = "KETEN_KEYS_CRASH_DIR";
 const ENV_ROUND: &str = "KETEN_KEYS_CRASH_ROUND";
 const ENV_SEED: &str = "KETEN_CRASH_SEED";
 const ROUNDS: u64 = 12;
+/// Concurrent creators in the child.
+const WORKERS: u64 = 4;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -55,17 +57,31 @@ fn crash_child() {
             .await
             .expect("child: open");
         say("READY");
-        for n in 0u64.. {
-            let id = KeyId::new(format!("k-{round}-{n}")).unwrap();
-            let k = store.create(&id).await.expect("child: create");
-            say(&format!("CREATED {id} {}", hex(k.expose_bytes())));
-            if n % 4 == 3 {
-                // Destroy one created two steps back, at a time that names it.
-                let old = KeyId::new(format!("k-{round}-{}", n - 2)).unwrap();
-                let at = DateTime::from_timestamp_micros((round * 1_000_000 + n) as i64).unwrap();
-                store.destroy(&old, at).await.expect("child: destroy");
-                say(&format!("DESTROYED {old} {}", at.timestamp_micros()));
-            }
+        // Creators at once, so that kills land amid group-committed flushes of the key
+        // table shared by several creates, and in destroys between them.
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for n in 0u64.. {
+                        let id = KeyId::new(format!("k-{round}-{w}-{n}")).unwrap();
+                        let k = store.create(&id).await.expect("child: create");
+                        say(&format!("CREATED {id} {}", hex(k.expose_bytes())));
+                        if w == 0 && n % 4 == 3 {
+                            // Destroy one created two steps back, at a time that names it.
+                            let old = KeyId::new(format!("k-{round}-0-{}", n - 2)).unwrap();
+                            let at =
+                                DateTime::from_timestamp_micros((round * 1_000_000 + n) as i64)
+                                    .unwrap();
+                            store.destroy(&old, at).await.expect("child: destroy");
+                            say(&format!("DESTROYED {old} {}", at.timestamp_micros()));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await.expect("child: worker");
         }
     });
 }

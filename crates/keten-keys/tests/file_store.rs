@@ -1,12 +1,21 @@
 //! The file key store: durable get-or-create, idempotent destroy with a tombstone that survives
 //! reopening, refusal to create a destroyed key, no copy of a destroyed key's bytes in any file,
-//! and refusal to open a directory with a damaged or foreign file.
+//! and refusal to open a directory with a damaged or foreign file. The key table (`keys.tbl`,
+//! laid out as `src/file.rs` documents: a 512-byte header, then 256-byte slots) is damaged here
+//! with plain file writes; stores of the earlier layout (one `<id>.key` per key) are made by
+//! hand from `record`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use keten_keys::{FileKeyStore, KeyError, KeyId, KeyState, KeyStore, Keyring, open, seal};
+use keten_keys::{
+    DataKey, FileKeyStore, KeyError, KeyId, KeyState, KeyStore, Keyring, open, record, seal,
+};
+
+/// The table's header length and slot length (the format in `src/file.rs`).
+const HEADER: u64 = 512;
+const SLOT: u64 = 256;
 
 fn id(s: &str) -> KeyId {
     KeyId::new(s).unwrap()
@@ -39,6 +48,35 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// Every offset in `path` where `needle` begins.
+fn occurrences(path: &Path, needle: &[u8]) -> Vec<u64> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i as u64)
+        .collect()
+}
+
+/// The offset of the one table slot that holds `key`.
+fn slot_of(table: &Path, key: &[u8]) -> u64 {
+    let found = occurrences(table, key);
+    assert_eq!(found.len(), 1, "the key is in {} slots", found.len());
+    HEADER + (found[0] - HEADER) / SLOT * SLOT
+}
+
+/// Overwrites bytes of `path` at `offset`, as a disk or a crash might.
+fn patch(path: &Path, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+fn read_at(path: &Path, offset: u64, len: u64) -> Vec<u8> {
+    std::fs::read(path).unwrap()[offset as usize..(offset + len) as usize].to_vec()
+}
+
 #[tokio::test]
 async fn create_is_get_or_create_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,10 +91,14 @@ async fn create_is_get_or_create_and_survives_reopen() {
             "a second create made a new key"
         );
         assert_eq!(store.get(&a).await.unwrap(), KeyState::Live(k.clone()));
-        // The key is on disk, raw, in its own file.
+        // The key is on disk, raw, once, in the table.
         assert_eq!(
             files_containing(dir.path(), k.expose_bytes()),
-            vec![dir.path().join("family-a.key")]
+            vec![dir.path().join("keys.tbl")]
+        );
+        assert_eq!(
+            occurrences(&dir.path().join("keys.tbl"), k.expose_bytes()).len(),
+            1
         );
         k
     };
@@ -165,8 +207,8 @@ async fn a_crash_mid_destroy_is_finished_on_open() {
         let store = FileKeyStore::open(dir.path()).await.unwrap();
         store.create(&a).await.unwrap()
     };
-    // What a crash after the tombstone's rename and before the key's removal leaves: both
-    // files, and a temporary file of another write.
+    // What a crash after the tombstone's rename and before the slot's zeros were written
+    // leaves: a tombstone and a live slot, and a temporary file of another write.
     let tomb_dir = tempfile::tempdir().unwrap();
     {
         let other = FileKeyStore::open(tomb_dir.path()).await.unwrap();
@@ -177,11 +219,7 @@ async fn a_crash_mid_destroy_is_finished_on_open() {
         dir.path().join("family-a.destroyed"),
     )
     .unwrap();
-    std::fs::copy(
-        dir.path().join("family-a.key"),
-        dir.path().join("x.key.tmp"),
-    )
-    .unwrap();
+    std::fs::copy(dir.path().join("keys.tbl"), dir.path().join("x.key.tmp")).unwrap();
     assert_eq!(files_containing(dir.path(), k.expose_bytes()).len(), 2);
 
     let store = FileKeyStore::open(dir.path()).await.unwrap();
@@ -191,6 +229,13 @@ async fn a_crash_mid_destroy_is_finished_on_open() {
     );
     assert!(files_containing(dir.path(), k.expose_bytes()).is_empty());
     assert!(!dir.path().join("x.key.tmp").exists());
+    // The zeroed slot is free again: the next create takes it.
+    let b = store.create(&id("family-b")).await.unwrap();
+    assert_eq!(
+        occurrences(&dir.path().join("keys.tbl"), b.expose_bytes()),
+        vec![HEADER + 12],
+        "the freed slot 0 was not reused"
+    );
 }
 
 #[tokio::test]
@@ -219,18 +264,23 @@ async fn open_refuses_a_damaged_or_foreign_file_naming_it() {
             Ok(_) => panic!("{name}: opened a directory with a bad file"),
         }
     }
-    // A key file whose bytes were flipped: its checksum fails.
+    // A legacy key file whose bytes were flipped: its checksum fails.
     let dir = tempfile::tempdir().unwrap();
-    {
-        let store = FileKeyStore::open(dir.path()).await.unwrap();
-        store.create(&id("family-c")).await.unwrap();
-    }
-    let path = dir.path().join("family-c.key");
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = record::encode_key(&DataKey::generate()).to_vec();
     bytes[20] ^= 0x40;
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(dir.path().join("family-c.key"), bytes).unwrap();
     let e = FileKeyStore::open(dir.path()).await.err().expect("opened");
     assert!(e.to_string().contains("family-c.key"), "{e}");
+    // A table whose header was changed: refused, naming it.
+    let dir = tempfile::tempdir().unwrap();
+    drop(FileKeyStore::open(dir.path()).await.unwrap());
+    let table = dir.path().join("keys.tbl");
+    patch(&table, 12, &[0x80]);
+    let e = FileKeyStore::open(dir.path()).await.err().expect("opened");
+    assert!(
+        e.to_string().contains("keys.tbl") && e.to_string().contains("offset 0"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -304,5 +354,218 @@ async fn only_the_owner_can_read_the_keys() {
     store.create(&id("family-a")).await.unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
-    assert_eq!(mode(&dir.join("family-a.key")), 0o600);
+    assert_eq!(mode(&dir.join("keys.tbl")), 0o600);
+}
+
+/// Many creates at once: each returns only once durable, each key in a slot of its own, and
+/// every one is there after reopening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_many_ids_are_all_durable_in_distinct_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let a = id(&format!("family-{i}"));
+                let k = store.create(&a).await.unwrap();
+                (a, k)
+            })
+        })
+        .collect();
+    let mut made = Vec::new();
+    for t in tasks {
+        made.push(t.await.unwrap());
+    }
+    drop(store);
+    let table = dir.path().join("keys.tbl");
+    let mut slots: Vec<u64> = made
+        .iter()
+        .map(|(_, k)| slot_of(&table, k.expose_bytes()))
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), made.len(), "two keys share a slot");
+
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    made.sort_by(|a, b| a.0.cmp(&b.0));
+    let want: Vec<_> = made
+        .into_iter()
+        .map(|(a, k)| (a, KeyState::Live(k)))
+        .collect();
+    assert_eq!(store.load_all().await.unwrap(), want);
+}
+
+/// What a crash mid-`pwrite` can leave: the head of a record with zeros after it, or any
+/// bytes. Open zeroes such slots (they were never acknowledged), keeps the good ones, and the
+/// slots are used again.
+#[tokio::test]
+async fn a_torn_slot_is_zeroed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("keys.tbl");
+    let (a, ka) = (id("family-a"), {
+        let store = FileKeyStore::open(dir.path()).await.unwrap();
+        store.create(&id("family-a")).await.unwrap()
+    });
+    let slot_a = slot_of(&table, ka.expose_bytes());
+    let whole = read_at(&table, slot_a, SLOT);
+    // Slot 1: the first 100 bytes of a record (id and key included), the rest never written.
+    // Slot 5: garbage.
+    let (torn, garbage) = (slot_a + SLOT, slot_a + 5 * SLOT);
+    patch(&table, torn, &whole[..100]);
+    patch(&table, garbage, &[0xA5; 77]);
+    assert_eq!(occurrences(&table, ka.expose_bytes()).len(), 2);
+
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.get(&a).await.unwrap(), KeyState::Live(ka.clone()));
+    assert_eq!(read_at(&table, torn, SLOT), vec![0; SLOT as usize]);
+    assert_eq!(read_at(&table, garbage, SLOT), vec![0; SLOT as usize]);
+    assert_eq!(occurrences(&table, ka.expose_bytes()), vec![slot_a + 12]);
+    let kb = store.create(&id("family-b")).await.unwrap();
+    assert_eq!(
+        slot_of(&table, kb.expose_bytes()),
+        torn,
+        "the zeroed slot is free"
+    );
+}
+
+/// A copy of a live slot elsewhere in the table is damage this store never writes: open
+/// refuses, naming the file and both offsets.
+#[tokio::test]
+async fn two_live_slots_of_one_id_are_refused_naming_the_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("keys.tbl");
+    let k = {
+        let store = FileKeyStore::open(dir.path()).await.unwrap();
+        store.create(&id("family-z")).await.unwrap();
+        store.create(&id("family-a")).await.unwrap()
+    };
+    let slot = slot_of(&table, k.expose_bytes());
+    let copy_at = slot + 3 * SLOT;
+    patch(&table, copy_at, &read_at(&table, slot, SLOT));
+    match FileKeyStore::open(dir.path()).await {
+        Err(e @ KeyError::Malformed { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("keys.tbl"), "{msg}");
+            assert!(msg.contains(&format!("offset {slot}")), "{msg}");
+            assert!(msg.contains(&format!("offset {copy_at}")), "{msg}");
+            assert!(msg.contains("family-a"), "{msg}");
+        }
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("opened a table with two live slots of one id"),
+    }
+}
+
+/// A store of the earlier layout: one `<id>.key` file per key, tombstones beside them, and a
+/// destroy that a crash interrupted (a key file beside its tombstone). It opens; its keys are
+/// read and destroyed the old way; new keys go to the table; no destroyed key's bytes remain.
+#[tokio::test]
+async fn a_store_of_key_files_still_opens_and_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, gone, half) = (id("family-old"), id("family-gone"), id("family-half"));
+    let (k_old, k_half) = (DataKey::generate(), DataKey::generate());
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("family-old.key"), record::encode_key(&k_old)).unwrap();
+    std::fs::write(
+        path("family-gone.destroyed"),
+        record::encode_tombstone(t(3)),
+    )
+    .unwrap();
+    std::fs::write(path("family-half.key"), record::encode_key(&k_half)).unwrap();
+    std::fs::write(
+        path("family-half.destroyed"),
+        record::encode_tombstone(t(4)),
+    )
+    .unwrap();
+    std::fs::write(path("LOCK"), b"").unwrap();
+
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    assert!(files_containing(dir.path(), k_half.expose_bytes()).is_empty());
+    assert!(!path("family-half.key").exists());
+    assert_eq!(
+        store.get(&old).await.unwrap(),
+        KeyState::Live(k_old.clone())
+    );
+    assert_eq!(
+        store.create(&old).await.unwrap(),
+        k_old,
+        "a new key for a legacy id"
+    );
+    let new = id("family-new");
+    let k_new = store.create(&new).await.unwrap();
+    assert_eq!(
+        files_containing(dir.path(), k_new.expose_bytes()),
+        vec![path("keys.tbl")]
+    );
+    assert_eq!(
+        store.load_all().await.unwrap(),
+        vec![
+            (gone.clone(), KeyState::Destroyed { destroyed_at: t(3) }),
+            (half.clone(), KeyState::Destroyed { destroyed_at: t(4) }),
+            (new.clone(), KeyState::Live(k_new.clone())),
+            (old.clone(), KeyState::Live(k_old.clone())),
+        ]
+    );
+    store.destroy(&old, t(9)).await.unwrap();
+    assert!(!path("family-old.key").exists());
+    assert!(files_containing(dir.path(), k_old.expose_bytes()).is_empty());
+    drop(store);
+
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    assert_eq!(
+        store.get(&old).await.unwrap(),
+        KeyState::Destroyed { destroyed_at: t(9) }
+    );
+    assert_eq!(store.get(&new).await.unwrap(), KeyState::Live(k_new));
+    assert!(matches!(
+        store.create(&gone).await,
+        Err(KeyError::Destroyed { .. })
+    ));
+}
+
+/// A legacy key file and a table slot for one id: damage (a key is written in one place),
+/// refused naming the file and the slot's offset.
+#[tokio::test]
+async fn a_key_both_in_a_file_and_in_the_table_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = {
+        let store = FileKeyStore::open(dir.path()).await.unwrap();
+        store.create(&id("family-a")).await.unwrap()
+    };
+    let slot = slot_of(&dir.path().join("keys.tbl"), k.expose_bytes());
+    std::fs::write(
+        dir.path().join("family-a.key"),
+        record::encode_key(&DataKey::generate()),
+    )
+    .unwrap();
+    let e = FileKeyStore::open(dir.path()).await.err().expect("opened");
+    let msg = e.to_string();
+    assert!(msg.contains("family-a.key"), "{msg}");
+    assert!(msg.contains(&format!("offset {slot}")), "{msg}");
+}
+
+/// Destroying keys in the table and re-creating others in their slots: after it, none of the
+/// destroyed keys' bytes is in any file of the directory.
+#[tokio::test]
+async fn destroyed_keys_leave_no_bytes_in_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    let mut destroyed = Vec::new();
+    let mut kept = Vec::new();
+    for i in 0..40 {
+        let a = id(&format!("family-{i}"));
+        let k = store.create(&a).await.unwrap();
+        if i % 3 == 0 {
+            store.destroy(&a, t(i)).await.unwrap();
+            destroyed.push(k);
+        } else {
+            kept.push(k);
+        }
+    }
+    for k in &destroyed {
+        assert!(files_containing(dir.path(), k.expose_bytes()).is_empty());
+    }
+    for k in &kept {
+        assert_eq!(files_containing(dir.path(), k.expose_bytes()).len(), 1);
+    }
 }

@@ -1,0 +1,583 @@
+//! The key table: every key the file store creates, in fixed slots of one preallocated file, so
+//! that creating a key is a `pwrite` into blocks that already exist and one `fdatasync` shared
+//! by every create under way (group commit), with no change to the directory or to the file's
+//! size on that path. The format is in the module docs of `file` (the store's on-disk layout).
+//!
+//! Every slot that is not in use is all zeros: the file is made of zeros, a destroy writes zeros
+//! back, and open zeroes what a crash left half-written. So a slot is empty, a whole record, or
+//! torn, and nothing else.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use zeroize::Zeroizing;
+
+use crate::{DataKey, KeyError, KeyId, Result};
+
+/// The table's file name in the key directory.
+pub(crate) const TABLE: &str = "keys.tbl";
+/// The header: one 512-byte sector, so that slot 0 begins on a sector of its own.
+pub(crate) const HEADER_LEN: u64 = 512;
+/// A slot: 256 bytes at offset 512 + 256·i, so no slot spans a 512-byte sector (a sector is
+/// what a disk writes all or nothing of; a slot in one sector is torn by a power cut only as a
+/// sector is, which the checksum catches either way).
+pub(crate) const SLOT_LEN: usize = 256;
+/// Slots added at a time when the table grows: 1 MiB of zeros. Small in the unit tests so that
+/// they grow the table.
+const CHUNK_SLOTS: u64 = if cfg!(test) { 8 } else { 4096 };
+/// Fewer free slots than this and a create starts growing the table in the background, so that
+/// the creates after it do not wait for the growth's write and fsync.
+const LOW_WATER: usize = (CHUNK_SLOTS / 4) as usize;
+
+const HEADER_MAGIC: &[u8; 8] = b"KETENKTB";
+const SLOT_MAGIC: &[u8; 8] = b"KETENKTS";
+const FORMAT: u8 = 1;
+/// Where the parts of a slot are.
+const SLOT_KEY: usize = 12;
+const SLOT_ID: usize = SLOT_KEY + DataKey::LEN;
+const SLOT_CRC: usize = SLOT_LEN - 4;
+
+pub(crate) fn slot_offset(slot: u64) -> u64 {
+    HEADER_LEN + slot * SLOT_LEN as u64
+}
+
+/// The header's 512 bytes.
+fn encode_header() -> Vec<u8> {
+    let mut h = vec![0u8; HEADER_LEN as usize];
+    h[..8].copy_from_slice(HEADER_MAGIC);
+    h[8] = FORMAT;
+    h[12..16].copy_from_slice(&(SLOT_LEN as u32).to_le_bytes());
+    let crc = crc32c::crc32c(&h[..16]);
+    h[16..20].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn check_header(h: &[u8]) -> Result<(), String> {
+    if &h[..8] != HEADER_MAGIC {
+        return Err("not a key table (bad magic at offset 0)".into());
+    }
+    if crc32c::crc32c(&h[..16]).to_le_bytes() != h[16..20] {
+        return Err("the header (offset 0) fails its checksum".into());
+    }
+    if h[8] != FORMAT {
+        return Err(format!("key table of format {}, expected {FORMAT}", h[8]));
+    }
+    let slot_len = u32::from_le_bytes(h[12..16].try_into().expect("4 bytes"));
+    if slot_len as usize != SLOT_LEN || h[9..12] != [0; 3] || h[20..].iter().any(|&b| b != 0) {
+        return Err(format!(
+            "header (offset 0) says slots of {slot_len} bytes or has reserved bytes set; \
+             this version writes {SLOT_LEN}-byte slots and zeros"
+        ));
+    }
+    Ok(())
+}
+
+/// One slot's bytes for a key; wiped when dropped.
+pub(crate) fn encode_slot(id: &KeyId, key: &DataKey) -> Zeroizing<[u8; SLOT_LEN]> {
+    let mut s = Zeroizing::new([0u8; SLOT_LEN]);
+    s[..8].copy_from_slice(SLOT_MAGIC);
+    s[8] = FORMAT;
+    s[9] = u8::try_from(id.as_str().len()).expect("a KeyId is at most 128 bytes");
+    s[SLOT_KEY..SLOT_ID].copy_from_slice(key.expose_bytes());
+    s[SLOT_ID..SLOT_ID + id.as_str().len()].copy_from_slice(id.as_str().as_bytes());
+    let crc = crc32c::crc32c(&s[..SLOT_CRC]);
+    s[SLOT_CRC..].copy_from_slice(&crc.to_le_bytes());
+    s
+}
+
+/// What one slot holds.
+pub(crate) enum Slot {
+    Empty,
+    Key(KeyId, DataKey),
+    /// Neither zeros nor a whole record: what a write cut by a crash leaves.
+    Torn(String),
+}
+
+pub(crate) fn decode_slot(s: &[u8]) -> Slot {
+    debug_assert_eq!(s.len(), SLOT_LEN);
+    if s.iter().all(|&b| b == 0) {
+        return Slot::Empty;
+    }
+    if crc32c::crc32c(&s[..SLOT_CRC]).to_le_bytes() != s[SLOT_CRC..] {
+        return Slot::Torn("fails its checksum".into());
+    }
+    // A whole record past its checksum: anything else wrong is a writer's bug or damage, but
+    // it holds no key this store handed out in this format either way.
+    if &s[..8] != SLOT_MAGIC {
+        return Slot::Torn("bad magic".into());
+    }
+    if s[8] != FORMAT {
+        return Slot::Torn(format!("format {}, expected {FORMAT}", s[8]));
+    }
+    let n = usize::from(s[9]);
+    if n == 0 || n > KeyId::MAX_LEN || s[10..12] != [0, 0] {
+        return Slot::Torn(format!("id length {n} or reserved bytes set"));
+    }
+    if s[SLOT_ID + n..SLOT_CRC].iter().any(|&b| b != 0) {
+        return Slot::Torn("bytes after the id are not zero".into());
+    }
+    let id = match std::str::from_utf8(&s[SLOT_ID..SLOT_ID + n])
+        .map_err(|e| e.to_string())
+        .and_then(|s| KeyId::new(s).map_err(|e| e.to_string()))
+    {
+        Ok(id) => id,
+        Err(e) => return Slot::Torn(format!("bad id: {e}")),
+    };
+    let mut k = Zeroizing::new([0u8; DataKey::LEN]);
+    k.copy_from_slice(&s[SLOT_KEY..SLOT_ID]);
+    Slot::Key(id, DataKey::from_bytes(*k))
+}
+
+/// The table, open. Shared with the thread that grows it.
+pub(crate) struct Table {
+    path: PathBuf,
+    file: File,
+    /// The store's flock on `LOCK`, held here so that a table still being grown by a
+    /// background thread keeps the directory locked until the growth is done.
+    _lock: File,
+    state: Mutex<State>,
+    /// Signalled when a flush ends, a growth ends, or the table fails.
+    changed: Condvar,
+}
+
+struct State {
+    /// Live keys: the slot of each id.
+    live: HashMap<KeyId, u64>,
+    /// Zeroed, durable slots; the lowest is taken first, so the table stays dense.
+    free: BTreeSet<u64>,
+    /// Slots in the file.
+    capacity: u64,
+    growing: bool,
+    /// Group commit: writes counted once their `pwrite` returned, and the count the last
+    /// successful `fdatasync` covers.
+    written: u64,
+    synced: u64,
+    syncing: bool,
+    /// A failed `fdatasync` or growth: after one, what is on disk is unknown (Linux may have
+    /// marked the unwritten pages clean), so every later write is refused until the store is
+    /// opened again, which reads what the disk really holds.
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Table {
+    /// Opens `dir`'s table, making it (durably, with one chunk of slots) when it is missing.
+    /// A torn slot, and the slot of an id in `destroyed`, is zeroed (and flushed) before this
+    /// returns; two slots of one id refuse the open, naming both offsets.
+    pub(crate) fn open(
+        dir: &Path,
+        lock: File,
+        destroyed: &dyn Fn(&KeyId) -> bool,
+    ) -> Result<Arc<Table>> {
+        let path = dir.join(TABLE);
+        if !path.try_exists().map_err(KeyError::io("stat", &path))? {
+            make(dir, &path)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(KeyError::io("open", &path))?;
+        let malformed = |reason: String| KeyError::Malformed {
+            path: path.clone(),
+            reason,
+        };
+        let len = file.metadata().map_err(KeyError::io("stat", &path))?.len();
+        if len < HEADER_LEN {
+            return Err(malformed(format!(
+                "{len} bytes, shorter than its {HEADER_LEN}-byte header"
+            )));
+        }
+        let mut header = vec![0u8; HEADER_LEN as usize];
+        file.read_exact_at(&mut header, 0)
+            .map_err(KeyError::io("read", &path))?;
+        check_header(&header).map_err(malformed)?;
+        // A tail shorter than a slot is a growth a crash cut (growth writes only zeros); the
+        // next growth writes over it.
+        let capacity = (len - HEADER_LEN) / SLOT_LEN as u64;
+
+        let mut live: HashMap<KeyId, u64> = HashMap::new();
+        let mut free = BTreeSet::new();
+        let mut zeroed = Vec::new();
+        let mut buf = Zeroizing::new(vec![0u8; CHUNK_SLOTS as usize * SLOT_LEN]);
+        let mut slot = 0u64;
+        while slot < capacity {
+            let n = (capacity - slot).min(CHUNK_SLOTS) as usize;
+            let bytes = &mut buf[..n * SLOT_LEN];
+            file.read_exact_at(bytes, slot_offset(slot))
+                .map_err(KeyError::io("read", &path))?;
+            for (i, s) in bytes.chunks_exact(SLOT_LEN).enumerate() {
+                let this = slot + i as u64;
+                let at = slot_offset(this);
+                match decode_slot(s) {
+                    Slot::Empty => {
+                        free.insert(this);
+                    }
+                    Slot::Torn(why) => {
+                        tracing::warn!(
+                            file = %path.display(),
+                            offset = at,
+                            reason = %why,
+                            "key table: a slot torn by a write that never finished (a create \
+                             that never returned, or a destroy whose tombstone is durable); \
+                             zeroing it"
+                        );
+                        zeroed.push(at);
+                        free.insert(this);
+                    }
+                    Slot::Key(id, _) if destroyed(&id) => {
+                        tracing::info!(
+                            file = %path.display(),
+                            offset = at,
+                            key = %id,
+                            "key table: finishing a destroy a crash interrupted (the tombstone \
+                             is durable); zeroing the key's slot"
+                        );
+                        zeroed.push(at);
+                        free.insert(this);
+                    }
+                    Slot::Key(id, _) => {
+                        if let Some(&other) = live.get(&id) {
+                            return Err(malformed(format!(
+                                "two live slots hold a key for {id}: at offset {} and at \
+                                 offset {at} (damage: this store never writes a second)",
+                                slot_offset(other)
+                            )));
+                        }
+                        live.insert(id, this);
+                    }
+                }
+            }
+            slot += n as u64;
+        }
+        if !zeroed.is_empty() {
+            let zeros = [0u8; SLOT_LEN];
+            for at in &zeroed {
+                file.write_all_at(&zeros, *at)
+                    .map_err(KeyError::io("overwrite slot", &path))?;
+            }
+            file.sync_data().map_err(KeyError::io("fdatasync", &path))?;
+        }
+        Ok(Arc::new(Table {
+            path,
+            file,
+            _lock: lock,
+            state: Mutex::new(State {
+                live,
+                free,
+                capacity,
+                growing: false,
+                written: 0,
+                synced: 0,
+                syncing: false,
+                failed: None,
+            }),
+            changed: Condvar::new(),
+        }))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check(&self, s: &State) -> Result<()> {
+        match &s.failed {
+            None => Ok(()),
+            Some((kind, what)) => Err(KeyError::Io {
+                op: "write (refused since an earlier failure; open the store again)",
+                path: self.path.clone(),
+                source: io::Error::new(*kind, what.clone()),
+            }),
+        }
+    }
+
+    /// The ids with a live slot, and the slot's offset.
+    pub(crate) fn live(&self) -> Vec<(KeyId, u64)> {
+        self.lock()
+            .live
+            .iter()
+            .map(|(id, &slot)| (id.clone(), slot_offset(slot)))
+            .collect()
+    }
+
+    /// The offset of `id`'s slot, if it has one.
+    pub(crate) fn offset_of(&self, id: &KeyId) -> Option<u64> {
+        self.lock().live.get(id).map(|&s| slot_offset(s))
+    }
+
+    /// `id`'s key, read from its slot; `None` when it has none.
+    pub(crate) fn get(&self, id: &KeyId) -> Result<Option<DataKey>> {
+        let Some(at) = self.offset_of(id) else {
+            return Ok(None);
+        };
+        let mut s = Zeroizing::new([0u8; SLOT_LEN]);
+        self.file
+            .read_exact_at(&mut s[..], at)
+            .map_err(KeyError::io("read", &self.path))?;
+        match decode_slot(&s[..]) {
+            Slot::Key(found, key) if &found == id => Ok(Some(key)),
+            Slot::Key(found, _) => Err(self.damaged(at, format!("holds {found}, not {id}"))),
+            Slot::Empty => Err(self.damaged(at, format!("is empty, but holds {id}'s key"))),
+            Slot::Torn(why) => Err(self.damaged(at, format!("holds {id}'s key but {why}"))),
+        }
+    }
+
+    fn damaged(&self, at: u64, what: String) -> KeyError {
+        KeyError::Malformed {
+            path: self.path.clone(),
+            reason: format!("the slot at offset {at} {what} (changed behind the store's back)"),
+        }
+    }
+
+    /// Writes `key` into a free slot for `id` and returns once it is durable. The caller holds
+    /// `id`'s lock and has seen that `id` has no key.
+    pub(crate) fn insert(self: &Arc<Self>, id: &KeyId, key: &DataKey) -> Result<()> {
+        let slot = self.allocate()?;
+        // On an error from here the slot is neither free nor live: its bytes are unknown
+        // until the next open reads them.
+        self.file
+            .write_all_at(&encode_slot(id, key)[..], slot_offset(slot))
+            .map_err(KeyError::io("write slot", &self.path))?;
+        self.commit()?;
+        self.lock().live.insert(id.clone(), slot);
+        Ok(())
+    }
+
+    /// Overwrites `id`'s slot with zeros, durably, and frees it; false when `id` has none.
+    pub(crate) fn erase(&self, id: &KeyId) -> Result<bool> {
+        let Some(slot) = self.lock().live.get(id).copied() else {
+            return Ok(false);
+        };
+        self.file
+            .write_all_at(&[0u8; SLOT_LEN], slot_offset(slot))
+            .map_err(KeyError::io("overwrite slot", &self.path))?;
+        self.commit()?;
+        let mut s = self.lock();
+        s.live.remove(id);
+        // Only now, with the zeros durable, may a create write another key there.
+        s.free.insert(slot);
+        Ok(true)
+    }
+
+    /// Waits until this caller's write, done before the call, is durable: one `fdatasync` for
+    /// every write that finished before it began. A caller that finds no flush under way starts
+    /// one; the others wait for a flush that began after their write.
+    fn commit(&self) -> Result<()> {
+        let mut s = self.lock();
+        s.written += 1;
+        let mine = s.written;
+        loop {
+            if s.synced >= mine {
+                return Ok(());
+            }
+            self.check(&s)?;
+            if s.syncing {
+                s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            s.syncing = true;
+            let covers = s.written;
+            drop(s);
+            let r = self.file.sync_data();
+            s = self.lock();
+            s.syncing = false;
+            match r {
+                Ok(()) => s.synced = covers,
+                Err(e) => {
+                    s.failed = Some((e.kind(), format!("fdatasync failed: {e}")));
+                    self.changed.notify_all();
+                    return Err(KeyError::io("fdatasync", &self.path)(e));
+                }
+            }
+            self.changed.notify_all();
+        }
+    }
+
+    /// A free slot, growing the table when there is none (and, when few are left, starting a
+    /// growth in the background for the creates to come).
+    fn allocate(self: &Arc<Self>) -> Result<u64> {
+        let mut s = self.lock();
+        loop {
+            self.check(&s)?;
+            if let Some(slot) = s.free.pop_first() {
+                if s.free.len() < LOW_WATER && !s.growing {
+                    s.growing = true;
+                    let from = s.capacity;
+                    let table = Arc::clone(self);
+                    // A plain thread: growth is rare, and must not hold up the runtime's
+                    // blocking pool. It holds the table (and so the directory's lock) until done.
+                    let spawned = std::thread::Builder::new()
+                        .name("keten-keys-grow".into())
+                        .spawn(move || table.grow_from(from));
+                    if spawned.is_err() {
+                        // No thread: the create that finds the table full grows it.
+                        s.growing = false;
+                    }
+                }
+                return Ok(slot);
+            }
+            if s.growing {
+                s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            s.growing = true;
+            let from = s.capacity;
+            drop(s);
+            self.grow_from(from);
+            s = self.lock();
+        }
+    }
+
+    /// Appends a chunk of zeroed slots at slot `from` (the end), durably, then makes them free.
+    /// Runs with `growing` set, so one growth at a time.
+    fn grow_from(&self, from: u64) {
+        let zeros = vec![0u8; CHUNK_SLOTS as usize * SLOT_LEN];
+        // The file's size changes: `fsync`, not `fdatasync`, so that the size is durable too.
+        // The directory entry is not touched.
+        let r = self
+            .file
+            .write_all_at(&zeros, slot_offset(from))
+            .and_then(|()| self.file.sync_all());
+        let mut s = self.lock();
+        s.growing = false;
+        match r {
+            Ok(()) => {
+                s.capacity = from + CHUNK_SLOTS;
+                s.free.extend(from..from + CHUNK_SLOTS);
+            }
+            Err(e) => {
+                tracing::error!(file = %self.path.display(), error = %e, "key table: growing it failed");
+                s.failed = Some((e.kind(), format!("growing the table failed: {e}")));
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits for a growth under way to end (for tests that reopen the directory).
+    #[cfg(test)]
+    pub(crate) fn settle(&self) -> u64 {
+        let mut s = self.lock();
+        while s.growing {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        s.capacity
+    }
+}
+
+/// Makes the table: header and one chunk of zeroed slots in a temporary file, fsync, rename,
+/// fsync of the directory. A crash before the rename leaves only the temporary file, which
+/// open removes.
+fn make(dir: &Path, path: &Path) -> Result<()> {
+    let tmp = dir.join(format!("{TABLE}.tmp"));
+    let mut f = OpenOptions::new()
+        .mode(0o600)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(KeyError::io("create", &tmp))?;
+    f.write_all(&encode_header())
+        .and_then(|()| f.write_all(&vec![0u8; CHUNK_SLOTS as usize * SLOT_LEN]))
+        .map_err(KeyError::io("write", &tmp))?;
+    f.sync_all().map_err(KeyError::io("fsync", &tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(KeyError::io("rename into place", path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(KeyError::io("fsync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_round_trip_and_damage_is_torn() {
+        let id = KeyId::new("family-42").unwrap();
+        let k = DataKey::generate();
+        let s = encode_slot(&id, &k);
+        assert!(matches!(decode_slot(&s[..]), Slot::Key(i, k2) if i == id && k2 == k));
+        assert!(matches!(decode_slot(&[0u8; SLOT_LEN]), Slot::Empty));
+        for i in 0..SLOT_LEN {
+            let mut bad = *s;
+            bad[i] ^= 1;
+            assert!(
+                matches!(decode_slot(&bad), Slot::Torn(_)),
+                "flipped byte {i} accepted"
+            );
+        }
+        // A write cut after its first sector-part: the head of a record, zeros after.
+        let mut cut = [0u8; SLOT_LEN];
+        cut[..100].copy_from_slice(&s[..100]);
+        assert!(matches!(decode_slot(&cut), Slot::Torn(_)));
+        // The longest id fits.
+        let long = KeyId::new("x".repeat(KeyId::MAX_LEN)).unwrap();
+        assert!(matches!(decode_slot(&encode_slot(&long, &k)[..]), Slot::Key(i, _) if i == long));
+        check_header(&encode_header()).unwrap();
+        assert_eq!(HEADER_LEN % 512, 0);
+        assert_eq!(512 % SLOT_LEN, 0, "a slot would span a sector");
+    }
+
+    fn open_in(dir: &Path) -> Arc<Table> {
+        // The store's flock is not the table's business: any file stands in for it here.
+        let lock = File::create(dir.join("LOCK")).unwrap();
+        Table::open(dir, lock, &|_| false).unwrap()
+    }
+
+    /// With chunks of 8 slots, 50 creates from 5 threads grow the table several times, in
+    /// the background and (when a growth is still under way or none was started) in the
+    /// create itself; every key lands in a slot of its own and survives reopening, and the
+    /// file is exactly header + whole chunks.
+    #[test]
+    fn the_table_grows_by_chunks_and_keeps_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = open_in(dir.path());
+        assert_eq!(table.settle(), CHUNK_SLOTS);
+        let keys: Vec<(KeyId, DataKey)> = (0..50)
+            .map(|i| (KeyId::new(format!("k-{i}")).unwrap(), DataKey::generate()))
+            .collect();
+        std::thread::scope(|sc| {
+            for part in keys.chunks(10) {
+                let table = &table;
+                sc.spawn(move || {
+                    for (id, k) in part {
+                        table.insert(id, k).unwrap();
+                    }
+                });
+            }
+        });
+        let capacity = table.settle();
+        assert!(capacity >= 50 && capacity.is_multiple_of(CHUNK_SLOTS), "{capacity}");
+        let len = std::fs::metadata(dir.path().join(TABLE)).unwrap().len();
+        assert_eq!(len, slot_offset(capacity));
+        let mut offsets: Vec<u64> = table.live().into_iter().map(|(_, at)| at).collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets.len(), 50);
+        // Erase one: its slot is the next one used.
+        let freed = table.offset_of(&keys[7].0).unwrap();
+        assert!(table.erase(&keys[7].0).unwrap());
+        assert!(!table.erase(&keys[7].0).unwrap());
+        let again = KeyId::new("again").unwrap();
+        table.insert(&again, &DataKey::generate()).unwrap();
+        assert_eq!(table.offset_of(&again), Some(freed));
+        drop(table);
+
+        let table = open_in(dir.path());
+        for (i, (id, k)) in keys.iter().enumerate() {
+            let got = table.get(id).unwrap();
+            if i == 7 {
+                assert!(got.is_none());
+            } else {
+                assert!(got.as_ref() == Some(k), "{id}");
+            }
+        }
+    }
+}
