@@ -532,11 +532,14 @@ impl Index {
         Some(out)
     }
 
-    /// Records that a chunk covering the first `to` events was made durable.
-    pub fn checkpoint_written(&mut self, to: u64, chunk_len: u64) {
+    /// Records that a chunk covering the first `to` events, and the first `streams` of the
+    /// pending streams, was made durable. Events and streams added since the chunk was taken
+    /// (the checkpoint is written off the writer thread, which goes on appending) stay pending
+    /// for the next chunk.
+    pub fn checkpoint_written(&mut self, to: u64, chunk_len: u64, streams: usize) {
         let rows = (to - self.checkpointed) as usize * ROW_LEN;
         self.pending_rows.drain(..rows);
-        self.pending_streams.clear();
+        self.pending_streams.drain(..streams);
         self.checkpointed = to;
         self.checkpoint_len += chunk_len;
     }

@@ -14,6 +14,7 @@
 //! - `io`: [`LogIo`], the trait every write goes through, so that tests inject faults;
 //! - `recovery`: what open does with a data directory, torn tails and damage ([`RecoveryMode`]);
 //! - `index`: the in-memory index and its append-only checkpoint file;
+//! - `spare`: the zero-filled spare segment a background thread keeps ready for the next roll;
 //! - `file_log`: [`FileLog`]: the writer thread and group commit, reads, subscriptions;
 //! - `verify`: [`verify_dir`], the offline walk for `keten verify`;
 //! - `conformance` (feature `conformance`): the suite every [`EventStore`] backend passes.
@@ -26,6 +27,7 @@ mod format;
 mod index;
 mod io;
 mod recovery;
+mod spare;
 mod store;
 mod types;
 mod verify;

@@ -395,6 +395,9 @@ async fn crash_image_opens_from_the_periodic_checkpoint() {
             .unwrap();
     }
     let events = all(&log).await;
+    // Chunks are written by a background thread: an image taken amid one has a torn chunk
+    // (that case is `torn_checkpoint_chunk_uses_the_chunks_before_it`).
+    log.checkpoint_settled().await;
     let image = tempfile::tempdir().unwrap();
     crash_image(dir.path(), image.path());
     log.close().await.unwrap();
@@ -1314,8 +1317,10 @@ async fn open_time_of_a_large_log() {
 async fn no_room_to_preallocate_a_segment_still_takes_appends() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(Faults::default());
+    // The fallocate path: without a spare, every segment is made at the roll.
     let options = FileLogOptions {
         io: disk.clone(),
+        spare_segments: false,
         ..small()
     };
     let log = FileLog::open(dir.path(), options).await.unwrap();
@@ -1563,9 +1568,13 @@ fn segment_files(dir: &Path) -> (usize, bool) {
         .collect();
     (
         names.iter().filter(|n| n.ends_with(".log")).count(),
-        names.iter().any(|n| n.ends_with(".tmp")),
+        // The spare segment is no half-made segment (tests of it look for it by name).
+        names.iter().any(|n| n.ends_with(".tmp") && n != SPARE_FILE),
     )
 }
+
+/// The spare segment's file name (FORMAT.md).
+const SPARE_FILE: &str = "spare.log.tmp";
 
 /// On a real file system that fills up (tmpfs or ext4, 8 MiB, mostly taken by a filler file), eight
 /// writers append until the disk is full. Each gets `StorageFull` naming the file; exactly the
@@ -1826,5 +1835,382 @@ async fn a_real_full_file_system_in_the_middle_of_a_segment(fs: SmallFs) {
     let events = all(&log).await;
     assert_eq!(events[..visible.len()], visible[..]);
     assert_eq!(events.len() as u128, acked + 1);
+    log.close().await.unwrap();
+}
+
+/// Appends one ~300-byte event at a time until the log has started segment `until` (the roll
+/// happens inside an append); returns how many were appended, counting from `from`.
+async fn append_until_segment(log: &FileLog, dir: &Path, from: u128, until: usize) -> u128 {
+    let mut n = from;
+    while segments(dir).len() <= until {
+        log.append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![event(n, &"p".repeat(300))],
+        )
+        .await
+        .unwrap();
+        n += 1;
+    }
+    n - from
+}
+
+/// Where the records of a segment file end (zeros may follow).
+fn data_end(path: &Path) -> u64 {
+    frames(path).last().map_or(128, |f| f.1)
+}
+
+fn spare_path(dir: &Path) -> PathBuf {
+    dir.join(SPARE_FILE)
+}
+
+/// Once half of the active segment is written, a background thread makes a zero-filled spare,
+/// and the roll takes it: the new segment has the full size, zeros after its data, and the log
+/// is whole after a reopen. The first segment of a new log is zero-filled at open.
+#[tokio::test]
+async fn the_roll_takes_the_zero_filled_spare() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(log.stats().zero_filled_segments, 1, "the first segment");
+    assert!(!log.spare_settled().await, "no spare before half a segment");
+    let mut n = 0;
+    while data_end(&segments(dir.path())[0]) < 2048 {
+        n += 1;
+        log.append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![event(n, &"p".repeat(300))],
+        )
+        .await
+        .unwrap();
+    }
+    // Half written: the writer asked for a spare.
+    assert!(log.spare_settled().await, "a spare is ready");
+    let spare = std::fs::read(spare_path(dir.path())).unwrap();
+    assert_eq!(spare.len(), 4096);
+    assert!(spare.iter().all(|&b| b == 0), "the spare is zeros");
+
+    n += append_until_segment(&log, dir.path(), n + 1, 1).await;
+    assert_eq!(
+        log.stats().zero_filled_segments,
+        2,
+        "the roll took the spare"
+    );
+    let segs = segments(dir.path());
+    let active = std::fs::read(&segs[1]).unwrap();
+    assert_eq!(active.len(), 4096, "the spare's size, not cut");
+    let data_end = frames(&segs[1]).last().unwrap().1 as usize;
+    assert!(active[data_end..].iter().all(|&b| b == 0));
+    // The next spare is asked for at once after a roll.
+    assert!(log.spare_settled().await);
+    assert!(spare_path(dir.path()).exists());
+    assert_eq!(log.verify().await.unwrap(), n as u64);
+    log.close().await.unwrap();
+    assert!(!spare_path(dir.path()).exists(), "close removes the spare");
+    verify_dir(dir.path()).unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert_eq!(all(&log).await.len() as u128, n);
+    log.close().await.unwrap();
+}
+
+/// A spare left by a crash, whatever it holds (here, garbage that is neither zeros nor a valid
+/// segment), is removed at open and never read as a segment.
+#[tokio::test]
+async fn a_leftover_spare_is_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let n = append_until_segment(&log, dir.path(), 0, 1).await;
+    log.close().await.unwrap();
+    std::fs::write(spare_path(dir.path()), vec![0xA5u8; 4096]).unwrap();
+    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    assert!(!spare_path(dir.path()).exists());
+    assert_eq!(all(&log).await.len() as u128, n);
+    let more = append_until_segment(&log, dir.path(), n, 2).await;
+    assert_eq!(log.verify().await.unwrap(), (n + more) as u64);
+    log.close().await.unwrap();
+    verify_dir(dir.path()).unwrap();
+}
+
+/// Writes like the real disk, but "crashes" (the writer thread panics) right after it wrote and
+/// flushed a new segment's header into the zero-filled spare, before the rename: the files are
+/// left as a SIGKILL at that moment would leave them.
+#[derive(Debug)]
+struct CrashAfterSpareHeader {
+    armed: AtomicBool,
+    segment_size: u64,
+}
+
+impl LogIo for CrashAfterSpareHeader {
+    fn write_at(&self, file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)?;
+        // A header (128 bytes at 0) written into a file that already has the segment's size
+        // is a segment being started from a zero-filled file.
+        if offset == 0
+            && buf.len() == 128
+            && file.metadata()?.len() == self.segment_size
+            && self.armed.load(Ordering::SeqCst)
+        {
+            file.sync_data()?;
+            panic!("simulated crash between the spare's header and its rename");
+        }
+        Ok(())
+    }
+}
+
+/// A crash after the writer wrote the next segment's header into the spare and before it
+/// renamed it: nothing acknowledged is lost, open removes the spare, and the log goes on
+/// (including through rolls) as if the segment had never been started.
+#[tokio::test]
+async fn a_crash_between_the_spare_header_and_the_rename_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(CrashAfterSpareHeader {
+        armed: AtomicBool::new(false),
+        segment_size: 4096,
+    });
+    let options = FileLogOptions {
+        io: io.clone(),
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options).await.unwrap();
+    let mut acked = 0u128;
+    while data_end(&segments(dir.path())[0]) < 2048 {
+        log.append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![event(acked, &"p".repeat(300))],
+        )
+        .await
+        .unwrap();
+        acked += 1;
+    }
+    assert!(log.spare_settled().await);
+    io.armed.store(true, Ordering::SeqCst);
+    let crashed = loop {
+        match log
+            .append(
+                &stream("s"),
+                ExpectedVersion::Any,
+                vec![event(acked, &"p".repeat(300))],
+            )
+            .await
+        {
+            Ok(_) => acked += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        !matches!(crashed, Error::StorageFull { .. }),
+        "the writer died: {crashed}"
+    );
+    drop(log);
+    assert_eq!(segments(dir.path()).len(), 1, "the rename never happened");
+    let spare = std::fs::read(spare_path(dir.path())).unwrap();
+    assert!(spare[..128].iter().any(|&b| b != 0), "the header is in it");
+
+    // The dead writer thread may still be unwinding: the directory is free once it has dropped
+    // its lock (as a killed process's lock goes with the process).
+    let log = loop {
+        match FileLog::open(dir.path(), small()).await {
+            Err(Error::Locked { .. }) => tokio::task::yield_now().await,
+            other => break other.unwrap(),
+        }
+    };
+    assert!(!spare_path(dir.path()).exists(), "open removed the spare");
+    let events = all(&log).await;
+    assert_eq!(events.len() as u128, acked);
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.id == EventId(uuid::Uuid::from_u128(i as u128)))
+    );
+    let more = append_until_segment(&log, dir.path(), acked, 2).await;
+    assert_eq!(log.verify().await.unwrap(), (acked + more) as u64);
+    log.close().await.unwrap();
+    verify_dir(dir.path()).unwrap();
+}
+
+/// A write that fails for lack of space gives the spare's room back before the append is
+/// answered; appends go on once there is room, and a spare is made again.
+#[tokio::test]
+async fn a_full_disk_discards_the_spare() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(Faults::default());
+    let options = FileLogOptions {
+        io: disk.clone(),
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options).await.unwrap();
+    let mut n = 0u128;
+    while data_end(&segments(dir.path())[0]) < 2048 {
+        log.append(&stream("s"), ExpectedVersion::Any, vec![event(n, "x")])
+            .await
+            .unwrap();
+        n += 1;
+    }
+    assert!(log.spare_settled().await);
+    assert!(spare_path(dir.path()).exists());
+    disk.full_on_write.store(true, Ordering::SeqCst);
+    let r = log
+        .append(&stream("s"), ExpectedVersion::Any, vec![event(n, "x")])
+        .await;
+    assert_storage_full(r, dir.path());
+    assert!(
+        !spare_path(dir.path()).exists(),
+        "the spare was removed before the answer"
+    );
+    assert!(!log.spare_settled().await);
+    disk.full_on_write.store(false, Ordering::SeqCst);
+    let more = append_until_segment(&log, dir.path(), n, 2).await;
+    assert!(log.stats().zero_filled_segments >= 2, "spares again");
+    assert_eq!(log.verify().await.unwrap(), (n + more) as u64);
+    log.close().await.unwrap();
+    verify_dir(dir.path()).unwrap();
+}
+
+/// On a real file system: a spare made while there was room is taken at the roll after the disk
+/// filled (its blocks are already the log's), so appends go on into it; no further spare is made
+/// on the full disk, the roll after that fails with `StorageFull` leaving no half-made or spare
+/// file, and with room again the log goes on and is whole.
+#[tokio::test]
+async fn a_real_full_file_system_with_a_spare_tmpfs() {
+    a_real_full_file_system_with_a_spare(SmallFs::tmpfs(1 << 20)).await;
+}
+
+#[tokio::test]
+async fn a_real_full_file_system_with_a_spare_ext4() {
+    a_real_full_file_system_with_a_spare(SmallFs::ext4(4 << 20)).await;
+}
+
+async fn a_real_full_file_system_with_a_spare(fs: SmallFs) {
+    let dir = fs.path().join("log");
+    let log = FileLog::open(&dir, small()).await.unwrap();
+    let mut acked = 0u128;
+    while data_end(&segments(&dir)[0]) < 2048 {
+        log.append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![event(acked, &"y".repeat(300))],
+        )
+        .await
+        .unwrap();
+        acked += 1;
+    }
+    assert!(
+        log.spare_settled().await,
+        "room for a spare before the filler"
+    );
+    let zero_filled = log.stats().zero_filled_segments;
+    let filler = fs.fill("filler", 0);
+    let r = loop {
+        match log
+            .append(
+                &stream("s"),
+                ExpectedVersion::Any,
+                vec![event(acked, &"y".repeat(300))],
+            )
+            .await
+        {
+            Ok(_) => acked += 1,
+            Err(e) => break Err::<(), _>(e),
+        }
+    };
+    assert_storage_full(r, &dir);
+    assert_eq!(
+        log.stats().zero_filled_segments,
+        zero_filled + 1,
+        "the roll on the full disk took the spare"
+    );
+    assert!(!log.spare_settled().await, "no spare on a full disk");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".tmp")),
+        "no spare or half-made segment on the full disk: {names:?}"
+    );
+    assert_eq!(segment_files(&dir).0, 2);
+    assert_eq!(all(&log).await.len() as u128, acked);
+    fs.free(&filler);
+    log.append(
+        &stream("s"),
+        ExpectedVersion::Any,
+        vec![event(acked, &"y".repeat(300))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(segment_files(&dir), (3, false));
+    log.close().await.unwrap();
+    verify_dir(&dir).unwrap();
+    let log = FileLog::open(&dir, small()).await.unwrap();
+    assert_eq!(all(&log).await.len() as u128, acked + 1);
+    log.close().await.unwrap();
+}
+
+/// Index checkpoints are written by a background thread at rolls while the writer goes on
+/// appending, new streams included: every chunk must cover exactly the events and streams it was
+/// taken with, and leave the later ones for the next chunk. Eight writers, each starting a new
+/// stream every few appends, a chunk due at nearly every roll; after a close, `verify_dir`
+/// holds every checkpoint row against its record, and a reopen from the checkpoint (and one
+/// rebuilding the index) gives every stream back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoints_written_behind_the_writer_cover_exactly_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || FileLogOptions {
+        checkpoint_interval: 3,
+        ..small()
+    };
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    let writers = (0..8u128).map(|w| {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for n in 0..120u128 {
+                let s = stream(&format!("w{w}-{}", n / 4));
+                log.append(
+                    &s,
+                    ExpectedVersion::Any,
+                    vec![event(w << 32 | n, &"c".repeat(200))],
+                )
+                .await
+                .unwrap();
+            }
+        })
+    });
+    for w in futures::future::join_all(writers.collect::<Vec<_>>()).await {
+        w.unwrap();
+    }
+    let events = all(&log).await;
+    assert_eq!(events.len(), 960);
+    log.close().await.unwrap();
+    assert!(segments(dir.path()).len() > 20, "many rolls");
+    verify_dir(dir.path()).unwrap();
+    captured_warnings();
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    assert!(
+        warnings_about(&dir.path().join("index.ckpt")).is_empty(),
+        "the checkpoint was used"
+    );
+    assert_eq!(all(&log).await, events);
+    for w in 0..8 {
+        for k in 0..30 {
+            let s = stream(&format!("w{w}-{k}"));
+            let got = log
+                .read_stream(
+                    &s,
+                    ReadFrom::Start,
+                    Direction::Forward,
+                    usize::MAX,
+                    Until::Latest,
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.len(), 4, "stream {s}");
+        }
+    }
+    log.close().await.unwrap();
+    remove_checkpoint(dir.path());
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    assert_eq!(all(&log).await, events);
     log.close().await.unwrap();
 }
