@@ -54,6 +54,11 @@
 //! The file's length is 512 + 256·k; a shorter tail than a slot (a growth a crash cut; growth
 //! writes only zeros) is ignored and written over by the next growth.
 //!
+//! Why sectors: the table assumes, as the disk promises, that a 512-byte sector is written all
+//! or nothing. A slot lies in one sector, which it shares with one other slot; writing it writes
+//! the other slot's bytes again unchanged, so a power cut mid-write can tear only the slot being
+//! written (caught by its checksum), never a neighbour that was already acknowledged.
+//!
 //! # Open
 //!
 //! Open refuses anything in the directory but the files above, naming the file, and refuses a
