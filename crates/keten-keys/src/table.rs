@@ -554,7 +554,10 @@ mod tests {
             }
         });
         let capacity = table.settle();
-        assert!(capacity >= 50 && capacity.is_multiple_of(CHUNK_SLOTS), "{capacity}");
+        assert!(
+            capacity >= 50 && capacity.is_multiple_of(CHUNK_SLOTS),
+            "{capacity}"
+        );
         let len = std::fs::metadata(dir.path().join(TABLE)).unwrap().len();
         assert_eq!(len, slot_offset(capacity));
         let mut offsets: Vec<u64> = table.live().into_iter().map(|(_, at)| at).collect();
