@@ -62,6 +62,17 @@ pub struct PrivacyArgs {
     /// record before its access is answered).
     #[arg(long, default_value_t = keten_server::config::DEFAULT_ACCESS_LOG_FLUSH_MS)]
     access_flush_ms: u64,
+    /// Run only these cases (to profile one): `publish` (the many-client publish),
+    /// `publish1` (one client), `read`. All three when not given.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<CaseKind>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CaseKind {
+    Publish,
+    Publish1,
+    Read,
 }
 
 fn access_mode(flush_ms: u64) -> String {
@@ -80,6 +91,12 @@ fn access_log_options() -> FileLogOptions {
         durability: *ACCESS_LOG.get().expect("set at the start of the run"),
         ..FileLogOptions::default()
     }
+}
+
+/// CPU time this process has used so far (every thread, user and system).
+fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// The target of issue 7: with privacy on, at most 15% slower.
@@ -102,6 +119,14 @@ enum Case {
 }
 
 impl Case {
+    fn kind(self) -> CaseKind {
+        match self {
+            Case::Publish(1) => CaseKind::Publish1,
+            Case::Publish(_) => CaseKind::Publish,
+            Case::Read(_) => CaseKind::Read,
+        }
+    }
+
     fn name(self) -> String {
         match self {
             Case::Publish(n) => format!("Publish, {n} client(s) × 1 event/call"),
@@ -116,6 +141,10 @@ struct Pair {
     case: Case,
     off: Option<Measured>,
     on: Option<Measured>,
+    /// CPU µs (this process: clients and server, user + system) per call, each round, off and
+    /// on: what privacy costs in work, which the machine's neighbours disturb far less than
+    /// the rate.
+    cpu: [Vec<f64>; 2],
 }
 
 pub async fn run(args: PrivacyArgs) -> Result<()> {
@@ -146,7 +175,8 @@ pub async fn run(args: PrivacyArgs) -> Result<()> {
         args.families, args.family_events
     ));
     let mut readers = Vec::new();
-    for mode in [Mode::Off, Mode::On] {
+    let reads = args.only.is_empty() || args.only.contains(&CaseKind::Read);
+    for mode in [Mode::Off, Mode::On].into_iter().filter(|_| reads) {
         let dir = tmp.path().join(format!("read-{mode:?}").to_lowercase());
         let running = Running::start(&dir, &pki, mode).await?;
         let families = fill(&running.url, &pki, args.families, args.family_events).await?;
@@ -159,10 +189,12 @@ pub async fn run(args: PrivacyArgs) -> Result<()> {
         Case::Read(args.clients),
     ]
     .into_iter()
+    .filter(|case| args.only.is_empty() || args.only.contains(&case.kind()))
     .map(|case| Pair {
         case,
         off: None,
         on: None,
+        cpu: [Vec::new(), Vec::new()],
     })
     .collect();
     for round in 1..=args.rounds {
@@ -180,6 +212,7 @@ pub async fn run(args: PrivacyArgs) -> Result<()> {
                     args.rounds,
                     pair.case.name()
                 ));
+                let cpu_before = cpu_time();
                 let m = match pair.case {
                     Case::Publish(clients) => {
                         let dir = tmp.path().join(format!("publish-{mode:?}").to_lowercase());
@@ -193,6 +226,8 @@ pub async fn run(args: PrivacyArgs) -> Result<()> {
                         read(running, &pki, families, n, secs).await?
                     }
                 };
+                let cpu = (cpu_time() - cpu_before).as_secs_f64() * 1e6 / m.ops.max(1) as f64;
+                pair.cpu[mode as usize].push(cpu);
                 let slot = match mode {
                     Mode::Off => &mut pair.off,
                     Mode::On => &mut pair.on,
@@ -716,6 +751,18 @@ fn report(args: &PrivacyArgs, pairs: &[Pair], crypto: &Crypto, parts: &Parts) {
             ),
             verdict,
         ]);
+        let cpu_off = stats::median_range(pair.cpu[Mode::Off as usize].clone());
+        let cpu_on = stats::median_range(pair.cpu[Mode::On as usize].clone());
+        if let (Some((a, ..)), Some((b, ..))) = (cpu_off, cpu_on) {
+            t.row(vec![
+                format!("{name}: CPU µs/call (median round)"),
+                format!("{a:.0}"),
+                format!("{b:.0}"),
+                format!("{:.2}×", b / a.max(1e-9)),
+                String::new(),
+                String::new(),
+            ]);
+        }
         for (what, f) in [
             ("p50 µs", Measured::p50_us as fn(&Measured) -> f64),
             ("p99 µs", Measured::p99_us),
