@@ -81,18 +81,31 @@ impl App {
                 None,
             ),
         };
-        tracing::info!(
-            target: "keten::access",
-            method = access.method,
-            action = %access.action,
-            partner = %caller.actor.partner,
-            person = %caller.actor.person,
-            role = %caller.actor.role,
-            family = access.family.map(|f| f.as_str()).unwrap_or(""),
-            granted = matches!(result, AccessResult::Granted),
-            emergency = emergency.is_some(),
-            "access"
-        );
+        // A line per access: at info only when there is no access log to hold the record
+        // (then the line is the record); beside the access log it would put a formatted,
+        // blocking write to stderr on the path of every call, publishes included.
+        macro_rules! access_line {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "keten::access",
+                    $level,
+                    method = access.method,
+                    action = %access.action,
+                    partner = %caller.actor.partner,
+                    person = %caller.actor.person,
+                    role = %caller.actor.role,
+                    family = access.family.map(|f| f.as_str()).unwrap_or(""),
+                    granted = matches!(result, AccessResult::Granted),
+                    emergency = emergency.is_some(),
+                    "access"
+                )
+            };
+        }
+        if self.access.is_some() {
+            access_line!(tracing::Level::DEBUG);
+        } else {
+            access_line!(tracing::Level::INFO);
+        }
         let Some(log) = &self.access else {
             return Ok(());
         };

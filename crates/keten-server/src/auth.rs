@@ -6,7 +6,7 @@
 //! partner may act in. Nothing else about the caller is trusted.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use keten_domain::{Actor, PartnerId, PartnerKind, PersonId, Role};
 use tonic::Request;
@@ -47,7 +47,16 @@ pub struct Caller {
 pub struct Directory {
     by_certificate: HashMap<String, Arc<Partner>>,
     by_id: HashMap<PartnerId, Arc<Partner>>,
+    /// Client certificates (DER) already found to belong to a partner: every call on a
+    /// connection presents the same certificate, and looking its bytes up costs a fraction of
+    /// parsing it again. Only certificates of configured partners are kept, at most
+    /// [`KNOWN_CERTIFICATES`] of them.
+    known: Arc<RwLock<HashMap<Vec<u8>, Arc<Partner>>>>,
 }
+
+/// Certificates kept in [`Directory::known`] at most: every partner's current and next
+/// certificate many times over.
+const KNOWN_CERTIFICATES: usize = 1024;
 
 impl Directory {
     pub fn new(partners: &[PartnerConfig]) -> Self {
@@ -67,6 +76,7 @@ impl Directory {
         Self {
             by_certificate,
             by_id,
+            known: Arc::default(),
         }
     }
 
@@ -127,14 +137,29 @@ impl Directory {
         let leaf = certs.first().ok_or_else(|| {
             Error::Unauthenticated("no client certificate on this connection".into())
         })?;
-        let name = common_name(leaf.as_ref()).ok_or_else(|| {
+        let der: &[u8] = leaf.as_ref();
+        // The same bytes name the same subject: what the parse below found once holds.
+        if let Some(partner) = self.lock_known().get(der) {
+            return Ok(partner.clone());
+        }
+        let name = common_name(der).ok_or_else(|| {
             Error::Unauthenticated("the client certificate has no subject CN".into())
         })?;
-        self.by_certificate.get(&name).cloned().ok_or_else(|| {
+        let partner = self.by_certificate.get(&name).cloned().ok_or_else(|| {
             Error::Unauthenticated(format!(
                 "certificate `{name}` belongs to no configured partner"
             ))
-        })
+        })?;
+        let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        if known.len() < KNOWN_CERTIFICATES {
+            known.insert(der.to_vec(), partner.clone());
+        }
+        Ok(partner)
+    }
+
+    fn lock_known(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Vec<u8>, Arc<Partner>>> {
+        // The map holds only complete entries: a panic elsewhere leaves it usable.
+        self.known.read().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -140,6 +140,7 @@ fn ground(
 async fn shred(app: &App, family: &FamilyId) -> Result<()> {
     app.projections.snapshot_now().await?;
     app.as_of.forget(family);
+    app.publisher.recent.forget(family);
     if let Some(keys) = &app.keys {
         let stream = keten_projection::stored::stream_id(family);
         keys.destroy(&keten_projection::sealed::key_id(&stream), crate::now_utc())

@@ -209,9 +209,11 @@ fn events(family: &FamilyId, published: Vec<v1::PublishedEvent>) -> Result<Vec<(
         });
     }
     let mut out = Vec::with_capacity(published.len());
-    let mut seen = std::collections::HashMap::new();
+    let mut seen = std::collections::HashMap::with_capacity(published.len());
     for (i, p) in published.into_iter().enumerate() {
-        let id = convert::event_id_from_proto(&format!("events[{i}].event_id"), &p.event_id)?;
+        // The field's path is spelled out only for an error, not for every event.
+        let id = convert::event_id_from_proto("event_id", &p.event_id)
+            .map_err(|e| e.within(&format!("events[{i}]")))?;
         if let Some(first) = seen.insert(id, i) {
             return Err(Error::InvalidArgument {
                 field: format!("events[{i}].event_id"),

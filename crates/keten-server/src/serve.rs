@@ -156,6 +156,7 @@ pub async fn serve(
             store: store.clone(),
             projections: projections.clone(),
             metrics: metrics.clone(),
+            recent: Default::default(),
         },
         read_wait: settings.read_wait,
         data_dir: settings.data_dir.clone(),
