@@ -60,6 +60,13 @@ pub struct ServerArgs {
     /// Print the tables as Markdown.
     #[arg(long)]
     markdown: bool,
+    /// Run only these publish cases, named `system-events-clients` with system one of `grpc`,
+    /// `log`, `pg` (e.g. `grpc-1-16,log-1-16`); all of them when empty. For profiling one case.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Leave out the projection rebuild.
+    #[arg(long)]
+    no_rebuild: bool,
 }
 
 const PARTNER: &str = "politie";
@@ -73,6 +80,17 @@ enum Case {
     Grpc(usize, usize),
     Log(usize, usize),
     Pg(usize, usize),
+}
+
+impl Case {
+    /// As `--only` names it.
+    fn name(&self) -> String {
+        match *self {
+            Case::Grpc(b, c) => format!("grpc-{b}-{c}"),
+            Case::Log(b, c) => format!("log-{b}-{c}"),
+            Case::Pg(b, c) => format!("pg-{b}-{c}"),
+        }
+    }
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
@@ -96,13 +114,20 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             }
         }
     }
+    cases.retain(|c| args.only.is_empty() || args.only.contains(&c.name()));
     let mut pooled: Vec<Option<Measured>> = cases.iter().map(|_| None).collect();
+    let mut diagnosed: Vec<Diagnosis> = cases.iter().map(|_| Diagnosis::default()).collect();
     for round in 1..=args.rounds {
-        for (case, pool) in cases.iter().zip(&mut pooled) {
+        for ((case, pool), diag) in cases.iter().zip(&mut pooled).zip(&mut diagnosed) {
             eprintln!("[keten-bench] round {round}/{}: {case:?}", args.rounds);
+            let cpu_before = process_cpu();
             let m = match *case {
                 Case::Grpc(batch, clients) => {
-                    grpc(&tmp.path().join("grpc"), &pki, clients, batch, secs).await?
+                    let (m, behind) =
+                        grpc(&tmp.path().join("grpc"), &pki, clients, batch, secs).await?;
+                    diag.waited += behind.waited;
+                    diag.folded += behind.folded;
+                    m
                 }
                 Case::Log(batch, clients) => {
                     let d = tmp.path().join("log");
@@ -116,6 +141,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                     crate::pg::write(&args.pg, clients, batch, secs).await?
                 }
             };
+            // PostgreSQL works in its own processes: only its client's share is ours.
+            if !matches!(case, Case::Pg(..)) {
+                diag.cpu += process_cpu().saturating_sub(cpu_before);
+                diag.calls += m.ops;
+            }
             match pool {
                 Some(p) => p.pool(m),
                 None => *pool = Some(m.first_round()),
@@ -125,11 +155,15 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     if !args.no_pg {
         crate::pg::drop_schema(&args.pg).await?;
     }
-    eprintln!(
-        "[keten-bench] a log of {} events over {} families: fill, rebuild",
-        args.events, args.families
-    );
-    let rebuild = rebuild(&tmp.path().join("rebuild"), args.events, args.families).await?;
+    let rebuild = if args.no_rebuild {
+        None
+    } else {
+        eprintln!(
+            "[keten-bench] a log of {} events over {} families: fill, rebuild",
+            args.events, args.families
+        );
+        Some(rebuild(&tmp.path().join("rebuild"), args.events, args.families).await?)
+    };
     tmp.close()?;
 
     let measured: Vec<(Case, Measured)> = cases
@@ -137,8 +171,84 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .zip(pooled)
         .map(|(c, m)| (c, m.expect("at least one round")))
         .collect();
-    report(&args, &measured, &rebuild);
+    report(&args, &measured, rebuild.as_ref());
+    report_diagnosis(&args, &measured, &diagnosed);
     Ok(())
+}
+
+/// What a case cost beyond its rate: this process's CPU time (clients, server, projection and
+/// log writer share it, as they share the machine's cores), and how often a publish found the
+/// projection behind the family it validates against.
+#[derive(Default)]
+struct Diagnosis {
+    cpu: Duration,
+    calls: u64,
+    waited: u64,
+    folded: u64,
+}
+
+/// User plus system CPU time of this process so far, threads that ended included
+/// (`/proc/self/stat`, in clock ticks of 10 ms: about 0.3% of a 3-second case).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name in parentheses may hold spaces; the fields after it do not.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let field = |n: usize| {
+        after
+            .split_whitespace()
+            .nth(n)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    const TICK: Duration = Duration::from_millis(10);
+    TICK * u32::try_from(field(11) + field(12)).unwrap_or(u32::MAX)
+}
+
+fn report_diagnosis(args: &ServerArgs, measured: &[(Case, Measured)], diagnosed: &[Diagnosis]) {
+    let mut t = Table::new(&[
+        "case",
+        "calls",
+        "process CPU µs/call",
+        "process CPU µs/event",
+        "publishes that waited for the projection",
+        "…that folded the family from the log",
+    ]);
+    for ((case, m), d) in measured.iter().zip(diagnosed) {
+        if matches!(case, Case::Pg(..)) {
+            continue;
+        }
+        let per_call = d.cpu.as_secs_f64() * 1e6 / d.calls.max(1) as f64;
+        let grpc = matches!(case, Case::Grpc(..));
+        t.row(vec![
+            m.system.clone() + &format!(", {} client(s)", m.writers),
+            fmt_rate(d.calls as f64),
+            format!("{per_call:.0}"),
+            format!("{:.1}", per_call / m.batch as f64),
+            if grpc {
+                fmt_rate(d.waited as f64)
+            } else {
+                String::new()
+            },
+            if grpc {
+                fmt_rate(d.folded as f64)
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    println!(
+        "\nDiagnostics, not targets: CPU time of the benchmark process (clients and server share \
+         it) per call, all rounds\n"
+    );
+    println!("{}", t.render(args.markdown));
+}
+
+/// Publishes that found the projection behind the family's stream, by what they did.
+#[derive(Default)]
+struct Behind {
+    waited: u64,
+    folded: u64,
 }
 
 /// One fresh server on a fresh data directory; `clients` partner systems publish `batch`
@@ -149,10 +259,10 @@ async fn grpc(
     clients: usize,
     batch: usize,
     duration: Duration,
-) -> Result<Measured> {
+) -> Result<(Measured, Behind)> {
     let log = FileLog::open(dir.join("log"), FileLogOptions::default()).await?;
     let store: Arc<dyn EventStore> = Arc::new(log.clone());
-    let (url, stop_tx, server) = start(store, pki, None).await?;
+    let (url, stop_tx, server, app) = start_app(store, pki, None).await?;
     let barrier = Arc::new(tokio::sync::Barrier::new(clients));
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -173,11 +283,22 @@ async fn grpc(
     }
     let st = log.stats();
     m.note = format!("{:.1}", st.appends as f64 / st.syncs.max(1) as f64);
+    let behind = |outcome: &str| {
+        app.metrics
+            .projection_behind
+            .get_or_create(&vec![("outcome".to_string(), outcome.to_string())])
+            .get()
+    };
+    let behind = Behind {
+        waited: behind("waited"),
+        folded: behind("folded"),
+    };
+    drop(app);
     let _ = stop_tx.send(());
     server.await??;
     log.close().await?;
     std::fs::remove_dir_all(dir)?;
-    Ok(m)
+    Ok((m, behind))
 }
 
 /// What privacy costs, when a benchmark measures it: the key store and the access log's store.
@@ -194,6 +315,21 @@ pub(crate) async fn start(
     String,
     oneshot::Sender<()>,
     tokio::task::JoinHandle<keten_server::Result<()>>,
+)> {
+    let (url, stop, task, _) = start_app(store, pki, privacy).await?;
+    Ok((url, stop, task))
+}
+
+/// [`start`], with what the server's services share (its metrics, for the diagnostics).
+async fn start_app(
+    store: Arc<dyn EventStore>,
+    pki: &Path,
+    privacy: Privacy,
+) -> Result<(
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<keten_server::Result<()>>,
+    Arc<keten_server::App>,
 )> {
     let settings = keten_server::Settings {
         listen: "127.0.0.1:0".parse()?,
@@ -237,16 +373,16 @@ pub(crate) async fn start(
         settings,
         stores,
         move |b| {
-            let _ = ready_tx.send(b.grpc);
+            let _ = ready_tx.send((b.grpc, b.app.clone()));
         },
         async move {
             let _ = stop_rx.await;
         },
     ));
-    let addr = ready_rx
+    let (addr, app) = ready_rx
         .await
         .context("the benchmark server did not start")?;
-    Ok((format!("https://{addr}"), stop_tx, server))
+    Ok((format!("https://{addr}"), stop_tx, server, app))
 }
 
 /// One partner system publishing `batch` events per call, each family with exact expected
@@ -454,7 +590,7 @@ async fn rebuild(dir: &Path, events: u64, families: u64) -> Result<Rebuild> {
     })
 }
 
-fn report(args: &ServerArgs, measured: &[(Case, Measured)], r: &Rebuild) {
+fn report(args: &ServerArgs, measured: &[(Case, Measured)], r: Option<&Rebuild>) {
     let mut t = Table::new(&[
         "system",
         "clients",
@@ -488,32 +624,9 @@ fn report(args: &ServerArgs, measured: &[(Case, Measured)], r: &Rebuild) {
     );
     println!("{}", t.render(args.markdown));
 
-    let rate = |d: Duration| r.events as f64 / d.as_secs_f64().max(1e-9);
-    let mut t = Table::new(&[
-        "fold of a cold log",
-        "events",
-        "families",
-        "seconds",
-        "events/s",
-    ]);
-    for (name, d) in [
-        ("keten_projection::rebuild (keten replay)", r.rebuild),
-        ("Projections::start, no snapshot, to the head", r.live),
-        ("the log's own read_all scan (no decoding)", r.scan),
-    ] {
-        t.row(vec![
-            name.into(),
-            fmt_rate(r.events as f64),
-            fmt_rate(r.families as f64),
-            format!("{:.2}", d.as_secs_f64()),
-            fmt_rate(rate(d)),
-        ]);
+    if let Some(r) = r {
+        print_rebuild(args, r);
     }
-    println!(
-        "\nProjection rebuild (log filled in {:.1} s, page cache warm)\n",
-        r.fill.as_secs_f64()
-    );
-    println!("{}", t.render(args.markdown));
 
     let find = |f: &dyn Fn(&Case) -> bool| measured.iter().find(|(c, _)| f(c)).map(|(_, m)| m);
     let many = args.clients;
@@ -549,13 +662,44 @@ fn report(args: &ServerArgs, measured: &[(Case, Measured)], r: &Rebuild) {
             ]);
         }
     }
-    let folded = rate(r.rebuild);
-    t.row(vec![
-        "projection rebuild ≥ 1,000,000 events/s".into(),
-        fmt_rate(folded),
-        pass(folded >= 1_000_000.0),
-    ]);
+    if let Some(r) = r {
+        let folded = r.events as f64 / r.rebuild.as_secs_f64().max(1e-9);
+        t.row(vec![
+            "projection rebuild ≥ 1,000,000 events/s".into(),
+            fmt_rate(folded),
+            pass(folded >= 1_000_000.0),
+        ]);
+    }
     println!("\nTargets (issue 5)\n");
+    println!("{}", t.render(args.markdown));
+}
+
+fn print_rebuild(args: &ServerArgs, r: &Rebuild) {
+    let rate = |d: Duration| r.events as f64 / d.as_secs_f64().max(1e-9);
+    let mut t = Table::new(&[
+        "fold of a cold log",
+        "events",
+        "families",
+        "seconds",
+        "events/s",
+    ]);
+    for (name, d) in [
+        ("keten_projection::rebuild (keten replay)", r.rebuild),
+        ("Projections::start, no snapshot, to the head", r.live),
+        ("the log's own read_all scan (no decoding)", r.scan),
+    ] {
+        t.row(vec![
+            name.into(),
+            fmt_rate(r.events as f64),
+            fmt_rate(r.families as f64),
+            format!("{:.2}", d.as_secs_f64()),
+            fmt_rate(rate(d)),
+        ]);
+    }
+    println!(
+        "\nProjection rebuild (log filled in {:.1} s, page cache warm)\n",
+        r.fill.as_secs_f64()
+    );
     println!("{}", t.render(args.markdown));
 }
 
