@@ -62,16 +62,17 @@
 //! # Open
 //!
 //! Open refuses anything in the directory but the files above, naming the file, and refuses a
-//! damaged tombstone, legacy key file or table header. In the table, a slot that is neither all
-//! zeros nor a whole record with a good checksum is a torn write that was never acknowledged
-//! (a create that did not return, or the zeros of a destroy whose tombstone is already
-//! durable): open zeroes it, logs it (`tracing`, warn, with the offset) and goes on. A slot
-//! whose id has a tombstone is zeroed too (a destroy a crash interrupted). Two live slots of
-//! one id, or a live slot beside a legacy `<id>.key`, are damage this store never writes:
-//! open refuses, naming the file and the offsets. (A slot damaged after it was acknowledged,
-//! by the disk or by hand, cannot be told from a torn write; it is zeroed and logged the same
-//! way, and the events sealed with its key no longer open. The checksum cannot tell; the disk's
-//! own error correction is the guard against that.)
+//! damaged tombstone, legacy key file or table header. In the table, a slot that has the shape
+//! of a write cut short is a torn write that was never acknowledged: a record whose checksum
+//! (its last four bytes) is still zeros (a create that did not return), or zeros over the head
+//! of a record (a destroy, whose tombstone is durable first). Open zeroes it, logs it
+//! (`tracing`, warn, with the offset) and goes on. A slot whose id has a tombstone is zeroed
+//! too (a destroy a crash interrupted). Anything else that is not zeros nor a whole, readable
+//! record is damage: a checksum present but wrong (a bit flipped after the key was
+//! acknowledged), or a whole record of a format this version cannot read. It may hold a live
+//! family's key, so open refuses, naming the file, the offset and why, rather than zero it. Two
+//! live slots of one id, or a live slot beside a legacy `<id>.key`, are damage too: open
+//! refuses, naming the file and the offsets.
 //!
 //! # Destroy
 //!

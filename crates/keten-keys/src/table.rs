@@ -5,7 +5,7 @@
 //!
 //! Every slot that is not in use is all zeros: the file is made of zeros, a destroy writes zeros
 //! back, and open zeroes what a crash left half-written. So a slot is empty, a whole record, or
-//! torn, and nothing else.
+//! torn; anything else is damage, and open refuses it, naming the offset.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
@@ -93,8 +93,15 @@ pub(crate) fn encode_slot(id: &KeyId, key: &DataKey) -> Zeroizing<[u8; SLOT_LEN]
 pub(crate) enum Slot {
     Empty,
     Key(KeyId, DataKey),
-    /// Neither zeros nor a whole record: what a write cut by a crash leaves.
+    /// What a write cut by a crash leaves: a create's record without its checksum (the last
+    /// bytes of the record, still zeros), or a destroy's zeros over the head of a record. Never
+    /// acknowledged (a create had not returned; a destroy's tombstone was durable first), so
+    /// open zeroes it.
     Torn(String),
+    /// Anything else that is not zeros nor a whole record: a record whose checksum is there but
+    /// does not match (a bit flipped after it was acknowledged), or a whole record this version
+    /// cannot read. Zeroing it could destroy a live family's key, so open refuses instead.
+    Damaged(String),
 }
 
 pub(crate) fn decode_slot(s: &[u8]) -> Slot {
@@ -103,29 +110,35 @@ pub(crate) fn decode_slot(s: &[u8]) -> Slot {
         return Slot::Empty;
     }
     if crc32c::crc32c(&s[..SLOT_CRC]).to_le_bytes() != s[SLOT_CRC..] {
-        return Slot::Torn("fails its checksum".into());
+        if s[SLOT_CRC..].iter().all(|&b| b == 0) {
+            return Slot::Torn("a record whose checksum was never written".into());
+        }
+        if s[..SLOT_MAGIC.len()].iter().all(|&b| b == 0) {
+            return Slot::Torn("zeros over the head of a record (a destroy cut short)".into());
+        }
+        return Slot::Damaged("fails its checksum".into());
     }
-    // A whole record past its checksum: anything else wrong is a writer's bug or damage, but
-    // it holds no key this store handed out in this format either way.
+    // A whole record past its checksum: anything else wrong is a writer's bug, damage, or a
+    // later format; none of them is ours to zero.
     if &s[..8] != SLOT_MAGIC {
-        return Slot::Torn("bad magic".into());
+        return Slot::Damaged("bad magic".into());
     }
     if s[8] != FORMAT {
-        return Slot::Torn(format!("format {}, expected {FORMAT}", s[8]));
+        return Slot::Damaged(format!("format {}, expected {FORMAT}", s[8]));
     }
     let n = usize::from(s[9]);
     if n == 0 || n > KeyId::MAX_LEN || s[10..12] != [0, 0] {
-        return Slot::Torn(format!("id length {n} or reserved bytes set"));
+        return Slot::Damaged(format!("id length {n} or reserved bytes set"));
     }
     if s[SLOT_ID + n..SLOT_CRC].iter().any(|&b| b != 0) {
-        return Slot::Torn("bytes after the id are not zero".into());
+        return Slot::Damaged("bytes after the id are not zero".into());
     }
     let id = match std::str::from_utf8(&s[SLOT_ID..SLOT_ID + n])
         .map_err(|e| e.to_string())
         .and_then(|s| KeyId::new(s).map_err(|e| e.to_string()))
     {
         Ok(id) => id,
-        Err(e) => return Slot::Torn(format!("bad id: {e}")),
+        Err(e) => return Slot::Damaged(format!("bad id: {e}")),
     };
     let mut k = Zeroizing::new([0u8; DataKey::LEN]);
     k.copy_from_slice(&s[SLOT_KEY..SLOT_ID]);
@@ -228,6 +241,13 @@ impl Table {
                         zeroed.push(at);
                         free.insert(this);
                     }
+                    Slot::Damaged(why) => {
+                        return Err(malformed(format!(
+                            "the slot at offset {at} is damaged: it {why}. It may hold a live \
+                             family's key, so it is neither used nor zeroed; restore keys.tbl \
+                             from a copy, or move the store aside, before keten opens it"
+                        )));
+                    }
                     Slot::Key(id, _) if destroyed(&id) => {
                         tracing::info!(
                             file = %path.display(),
@@ -325,7 +345,9 @@ impl Table {
             Slot::Key(found, key) if &found == id => Ok(Some(key)),
             Slot::Key(found, _) => Err(self.damaged(at, format!("holds {found}, not {id}"))),
             Slot::Empty => Err(self.damaged(at, format!("is empty, but holds {id}'s key"))),
-            Slot::Torn(why) => Err(self.damaged(at, format!("holds {id}'s key but {why}"))),
+            Slot::Torn(why) | Slot::Damaged(why) => {
+                Err(self.damaged(at, format!("holds {id}'s key but {why}")))
+            }
         }
     }
 
@@ -499,7 +521,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slots_round_trip_and_damage_is_torn() {
+    fn slots_round_trip_and_damage_is_told_from_a_torn_write() {
         let id = KeyId::new("family-42").unwrap();
         let k = DataKey::generate();
         let s = encode_slot(&id, &k);
@@ -509,14 +531,24 @@ mod tests {
             let mut bad = *s;
             bad[i] ^= 1;
             assert!(
-                matches!(decode_slot(&bad), Slot::Torn(_)),
-                "flipped byte {i} accepted"
+                matches!(decode_slot(&bad), Slot::Damaged(_)),
+                "flipped byte {i} not taken for damage"
             );
         }
-        // A write cut after its first sector-part: the head of a record, zeros after.
+        // A create cut short: the head of a record, zeros after (no checksum yet).
         let mut cut = [0u8; SLOT_LEN];
         cut[..100].copy_from_slice(&s[..100]);
         assert!(matches!(decode_slot(&cut), Slot::Torn(_)));
+        // A destroy cut short: zeros over the head, the rest of the record after.
+        let mut undone = *s;
+        undone[..100].fill(0);
+        assert!(matches!(decode_slot(&undone), Slot::Torn(_)));
+        // A record of a later format, whole: not ours to zero.
+        let mut later = *s;
+        later[8] = FORMAT + 1;
+        let crc = crc32c::crc32c(&later[..SLOT_CRC]).to_le_bytes();
+        later[SLOT_CRC..].copy_from_slice(&crc);
+        assert!(matches!(decode_slot(&later), Slot::Damaged(_)));
         // The longest id fits.
         let long = KeyId::new("x".repeat(KeyId::MAX_LEN)).unwrap();
         assert!(matches!(decode_slot(&encode_slot(&long, &k)[..]), Slot::Key(i, _) if i == long));

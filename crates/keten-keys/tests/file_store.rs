@@ -569,3 +569,34 @@ async fn destroyed_keys_leave_no_bytes_in_the_table() {
         assert_eq!(files_containing(dir.path(), k.expose_bytes()).len(), 1);
     }
 }
+
+/// A bit flipped in a live key's slot after it was acknowledged is damage, not a torn write:
+/// zeroing it would destroy the family's key, so open refuses, naming the file and the offset,
+/// and leaves the bytes as they are.
+#[tokio::test]
+async fn a_damaged_live_slot_is_refused_naming_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("keys.tbl");
+    let k = {
+        let store = FileKeyStore::open(dir.path()).await.unwrap();
+        store.create(&id("family-d")).await.unwrap()
+    };
+    let at = slot_of(&table, k.expose_bytes());
+    let mut whole = read_at(&table, at, SLOT);
+    whole[40] ^= 0x10;
+    patch(&table, at, &whole);
+
+    let e = FileKeyStore::open(dir.path())
+        .await
+        .err()
+        .expect("a damaged slot must refuse to open")
+        .to_string();
+    assert!(e.contains("keys.tbl"), "{e}");
+    assert!(e.contains(&format!("offset {at}")), "{e}");
+    assert!(e.contains("checksum"), "{e}");
+    assert_eq!(
+        read_at(&table, at, SLOT),
+        whole,
+        "the damaged bytes are left as found"
+    );
+}
