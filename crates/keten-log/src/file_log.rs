@@ -168,6 +168,28 @@ pub struct FileLog {
     tx: mpsc::Sender<Request>,
     shared: Arc<Shared>,
     dir: Arc<PathBuf>,
+    /// With [`Durability::Interval`]: the writer, which appends in the caller's thread.
+    inline: Option<Arc<Inline>>,
+}
+
+/// The writer of a log that does not flush before it answers ([`Durability::Interval`]). Such
+/// an append is a `pwrite` into the page cache and an index update, a few microseconds: handing
+/// it to a writer thread and back (a wake-up each way) would cost several times the work, and
+/// the access log, which runs in this mode, makes one small append per read. So the caller
+/// appends under this lock; the flusher thread flushes behind it as before. `None` once closed.
+struct Inline {
+    writer: Mutex<Option<(Writer, Group)>>,
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        let taken = self.writer.get_mut().map(Option::take).unwrap_or(None);
+        if let Some((mut writer, _)) = taken
+            && let Err(e) = writer.shutdown()
+        {
+            tracing::error!(error = %e, "closing the log failed");
+        }
+    }
 }
 
 impl std::fmt::Debug for FileLog {
@@ -210,6 +232,21 @@ impl FileLog {
     /// Finishes pending appends, writes the index checkpoint and releases the directory.
     /// Other handles to this log see [`Error::Closed`] on append afterwards.
     pub async fn close(self) -> Result<()> {
+        if let Some(inline) = &self.inline {
+            let inline = Arc::clone(inline);
+            return blocking(move || {
+                let taken = inline.writer.lock().expect("writer lock").take();
+                match taken {
+                    None => Ok(()),
+                    Some((mut writer, _)) => {
+                        let result = writer.shutdown();
+                        drop(writer.lock.take());
+                        result
+                    }
+                }
+            })
+            .await;
+        }
         let (reply, done) = oneshot::channel();
         if self.tx.send(Request::Close(reply)).await.is_err() {
             return Ok(());
@@ -469,14 +506,22 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         checkpointer: Some(Checkpointer::start(dir.clone(), shared.clone())?),
         opts,
     };
-    std::thread::Builder::new()
-        .name("keten-log-writer".into())
-        .spawn(move || writer.run())
-        .map_err(|e| Error::from_io(&dir, e))?;
+    let inline = if matches!(writer.opts.durability, Durability::Interval(_)) {
+        Some(Arc::new(Inline {
+            writer: Mutex::new(Some((writer, Group::default()))),
+        }))
+    } else {
+        std::thread::Builder::new()
+            .name("keten-log-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| Error::from_io(&dir, e))?;
+        None
+    };
     Ok(FileLog {
         tx,
         shared,
         dir: Arc::new(dir),
+        inline,
     })
 }
 
@@ -1858,12 +1903,23 @@ impl EventStore for FileLog {
     ) -> Result<AppendResult> {
         check_append(&events)?;
         let (reply, answer) = oneshot::channel();
-        let request = Request::Append(AppendRequest {
+        let append = AppendRequest {
             stream: stream.clone(),
             expected,
             events,
             reply,
-        });
+        };
+        if let Some(inline) = &self.inline {
+            {
+                let mut held = inline.writer.lock().expect("writer lock");
+                let Some((writer, group)) = held.as_mut() else {
+                    return Err(Error::Closed);
+                };
+                writer.commit_group(vec![append], group);
+            }
+            return answer.await.map_err(|_| Error::Closed)?;
+        }
+        let request = Request::Append(append);
         self.tx.send(request).await.map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }

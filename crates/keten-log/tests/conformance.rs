@@ -52,3 +52,31 @@ cases!(
 async fn run_all_on_one_factory() {
     conformance::run_all(fresh).await;
 }
+
+/// The same suite on a log in `Durability::Interval` (the access log's mode), whose appends run
+/// in the caller's thread rather than the writer thread's.
+mod interval {
+    use std::time::Duration;
+
+    use keten_log::conformance::{self, Guarded};
+    use keten_log::{Durability, FileLog, FileLogOptions};
+
+    async fn fresh() -> super::TempLog {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileLogOptions {
+            segment_size: 16 << 10,
+            durability: Durability::Interval(Duration::from_millis(5)),
+            ..FileLogOptions::default()
+        };
+        let log = FileLog::open(dir.path(), options).await.unwrap();
+        Guarded {
+            store: log,
+            guard: dir,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn run_all_on_an_interval_log() {
+        conformance::run_all(fresh).await;
+    }
+}

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use keten_log::{
-    Direction, Error, EventId, EventStore, EventType, ExpectedVersion, FileLog, FileLogOptions,
-    GlobalPosition, LogIo, ProposedEvent, ReadFrom, RecordedEvent, RecoveryMode, StreamId,
-    StreamVersion, Until, verify_dir,
+    Direction, Durability, Error, EventId, EventStore, EventType, ExpectedVersion, FileLog,
+    FileLogOptions, GlobalPosition, LogIo, ProposedEvent, ReadFrom, RecordedEvent, RecoveryMode,
+    StreamId, StreamVersion, Until, verify_dir,
 };
 use keten_testkit::SmallFs;
 
@@ -510,10 +511,24 @@ async fn closed_log_refuses_appends_and_ends_subscriptions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_exact_appends_one_winner_per_version() {
+    one_winner_per_version(small()).await;
+}
+
+/// The same on a log in `Durability::Interval`, whose appends run in the callers' threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exact_appends_one_winner_per_version_interval() {
+    one_winner_per_version(FileLogOptions {
+        durability: Durability::Interval(Duration::from_millis(5)),
+        ..small()
+    })
+    .await;
+}
+
+async fn one_winner_per_version(options: FileLogOptions) {
     const TASKS: u64 = 16;
     const VERSIONS: u64 = 60;
     let dir = tempfile::tempdir().unwrap();
-    let log = FileLog::open(dir.path(), small()).await.unwrap();
+    let log = FileLog::open(dir.path(), options).await.unwrap();
     let s = stream("contended");
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
