@@ -441,7 +441,7 @@ fn expect_key(path: &Path) -> Result<()> {
 
 /// Temporary file, fsync, rename, fsync of the directory: when this returns, `bytes` are at
 /// `path` for good, and a crash before leaves no `path` at all.
-fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(TMP_EXT);
     let tmp = PathBuf::from(tmp);

@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -493,27 +493,13 @@ impl Table {
     }
 }
 
-/// Makes the table: header and one chunk of zeroed slots in a temporary file, fsync, rename,
-/// fsync of the directory. A crash before the rename leaves only the temporary file, which
-/// open removes.
+/// Makes the table: header and one chunk of zeroed slots, written durably (temporary file,
+/// fsync, rename, fsync of the directory). A crash before the rename leaves only the temporary
+/// file, which open removes.
 fn make(dir: &Path, path: &Path) -> Result<()> {
-    let tmp = dir.join(format!("{TABLE}.tmp"));
-    let mut f = OpenOptions::new()
-        .mode(0o600)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(KeyError::io("create", &tmp))?;
-    f.write_all(&encode_header())
-        .and_then(|()| f.write_all(&vec![0u8; CHUNK_SLOTS as usize * SLOT_LEN]))
-        .map_err(KeyError::io("write", &tmp))?;
-    f.sync_all().map_err(KeyError::io("fsync", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(KeyError::io("rename into place", path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(KeyError::io("fsync directory", dir))
+    let mut bytes = encode_header();
+    bytes.resize(HEADER_LEN as usize + CHUNK_SLOTS as usize * SLOT_LEN, 0);
+    crate::file::write_durably(dir, path, &bytes)
 }
 
 #[cfg(test)]
