@@ -236,14 +236,7 @@ impl FileLog {
             let inline = Arc::clone(inline);
             return blocking(move || {
                 let taken = inline.writer.lock().expect("writer lock").take();
-                match taken {
-                    None => Ok(()),
-                    Some((mut writer, _)) => {
-                        let result = writer.shutdown();
-                        drop(writer.lock.take());
-                        result
-                    }
-                }
+                taken.map_or(Ok(()), |(mut writer, _)| writer.close())
             })
             .await;
         }
@@ -873,9 +866,7 @@ impl Writer {
                 self.commit_group(appends, &mut group);
             }
             if let Some(reply) = close {
-                let result = self.shutdown();
-                drop(self.lock.take());
-                let _ = reply.send(result);
+                let _ = reply.send(self.close());
                 return;
             }
         }
@@ -1321,6 +1312,14 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// [`Self::shutdown`] for `FileLog::close`: the directory is released before the caller is
+    /// answered, so that it can reopen right away.
+    fn close(&mut self) -> Result<()> {
+        let result = self.shutdown();
+        drop(self.lock.take());
+        result
     }
 
     fn shutdown(&mut self) -> Result<()> {
