@@ -150,9 +150,7 @@ impl FileKeyStore {
                 .map_err(KeyError::io("create key directory", &dir))?;
             // A directory just made exists for good only once its parent's entry is durable.
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                File::open(parent)
-                    .and_then(|d| d.sync_all())
-                    .map_err(KeyError::io("fsync directory", parent))?;
+                sync_dir(parent)?;
             }
             let lock_path = dir.join(LOCK);
             let lock = OpenOptions::new()
