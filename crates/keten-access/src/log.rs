@@ -62,6 +62,31 @@ impl AsRef<AccessRecord> for Logged {
 #[derive(Clone)]
 pub struct AccessLog {
     store: Arc<dyn EventStore>,
+    ids: Arc<RecordIds>,
+}
+
+/// Event ids for access records: unique, not secret. A random half drawn once per access log
+/// and a counter, instead of a `getrandom` system call per record (on the path of every read).
+#[derive(Debug)]
+struct RecordIds {
+    random: u64,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl RecordIds {
+    fn new() -> Self {
+        let seed = uuid::Uuid::new_v4().as_u64_pair();
+        Self {
+            random: seed.0,
+            next: std::sync::atomic::AtomicU64::new(seed.1),
+        }
+    }
+
+    fn next(&self) -> EventId {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bytes = uuid::Uuid::from_u64_pair(self.random, n).into_bytes();
+        EventId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
 }
 
 impl std::fmt::Debug for AccessLog {
@@ -72,7 +97,10 @@ impl std::fmt::Debug for AccessLog {
 
 impl AccessLog {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            ids: Arc::new(RecordIds::new()),
+        }
     }
 
     /// Writes one record and returns its position once the store has taken it: durable with a
@@ -91,7 +119,7 @@ impl AccessLog {
             .append(
                 &stream_id(rec.family.as_ref()),
                 ExpectedVersion::Any,
-                vec![encode(rec)],
+                vec![encode(rec, self.ids.next())],
             )
             .await?;
         Ok(result.first_position)
@@ -118,7 +146,10 @@ impl AccessLog {
                 .push(i);
         }
         let appends = by_stream.into_iter().map(|(stream, indexes)| async move {
-            let events = indexes.iter().map(|&i| encode(&recs[i])).collect();
+            let events = indexes
+                .iter()
+                .map(|&i| encode(&recs[i], self.ids.next()))
+                .collect();
             let result = self
                 .store
                 .append(&stream, ExpectedVersion::Any, events)
@@ -230,12 +261,15 @@ impl AccessLog {
     }
 }
 
-fn encode(rec: &AccessRecord) -> ProposedEvent {
+fn encode(rec: &AccessRecord, id: EventId) -> ProposedEvent {
+    // A record is 300 to 600 bytes: one allocation instead of growing from serde_json's 128.
+    let mut payload = Vec::with_capacity(768);
+    serde_json::to_writer(&mut payload, rec).expect("an access record always serializes");
     ProposedEvent {
-        id: EventId(uuid::Uuid::new_v4()),
+        id,
         event_type: EventType::new(rec.action.as_str()).expect("action names are valid"),
         metadata: Vec::new(),
-        payload: serde_json::to_vec(rec).expect("an access record always serializes"),
+        payload,
     }
 }
 

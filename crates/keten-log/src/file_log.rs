@@ -96,7 +96,9 @@ pub struct FileLogOptions {
     /// it; see `spare`), and, in [`Durability::Fsync`], zero-fill the first segment of a new log
     /// at open. A flush into blocks written beforehand writes data only, where one into
     /// `fallocate`d blocks writes extent metadata too. Off, segments are fallocated at the roll,
-    /// on the writer thread. Never in [`Durability::NoSyncUnsafe`], which does not flush.
+    /// on the writer thread. Only in [`Durability::Fsync`], where a flush is on the path of
+    /// every answer: an `Interval` log flushes behind its answers, so a spare would buy nothing
+    /// for its 64 MiB of zeros written per segment, and `NoSyncUnsafe` does not flush.
     pub spare_segments: bool,
     /// Where writes go; tests put a fault-injecting implementation here.
     pub io: Arc<dyn LogIo>,
@@ -177,8 +179,50 @@ pub struct FileLog {
 /// it to a writer thread and back (a wake-up each way) would cost several times the work, and
 /// the access log, which runs in this mode, makes one small append per read. So the caller
 /// appends under this lock; the flusher thread flushes behind it as before. `None` once closed.
+///
+/// A caller that finds the writer busy does not wait for the lock (that parked a tokio worker
+/// on a futex for the length of someone else's `pwrite`): it leaves its append in `queued`
+/// and awaits the answer, and whoever holds the writer writes the queued appends too, in the
+/// same `pwrite` when they are there in time. See [`Inline::drain`] for why none is left behind.
 struct Inline {
     writer: Mutex<Option<(Writer, Group)>>,
+    queued: Mutex<Vec<AppendRequest>>,
+}
+
+impl Inline {
+    /// Appends `append` now, or leaves it to the current holder of the writer.
+    fn append(&self, append: AppendRequest) {
+        self.queued.lock().expect("queue lock").push(append);
+        self.drain();
+    }
+
+    /// Writes what is queued while the writer is free. The invariant: an append is never left
+    /// in `queued` with no one bound to write it. Whoever queued it tries the writer after
+    /// queuing; if that fails, the holder at that moment looks at the queue again after it lets
+    /// the writer go (the queue lock orders the two), and writes it or hands it on the same way.
+    fn drain(&self) {
+        loop {
+            {
+                let mut held = match self.writer.try_lock() {
+                    Ok(held) => held,
+                    Err(std::sync::TryLockError::WouldBlock) => return,
+                    Err(std::sync::TryLockError::Poisoned(_)) => panic!("writer lock poisoned"),
+                };
+                let batch = std::mem::take(&mut *self.queued.lock().expect("queue lock"));
+                if batch.is_empty() {
+                    return;
+                }
+                // Closed: dropping the appends drops their reply senders, and their callers
+                // answer `Error::Closed`.
+                if let Some((writer, group)) = held.as_mut() {
+                    writer.commit_group(batch, group);
+                }
+            }
+            if self.queued.lock().expect("queue lock").is_empty() {
+                return;
+            }
+        }
+    }
 }
 
 impl Drop for Inline {
@@ -236,6 +280,8 @@ impl FileLog {
             let inline = Arc::clone(inline);
             return blocking(move || {
                 let taken = inline.writer.lock().expect("writer lock").take();
+                // Appends queued while this held the writer are answered `Error::Closed`.
+                inline.drain();
                 taken.map_or(Ok(()), |(mut writer, _)| writer.close())
             })
             .await;
@@ -429,7 +475,7 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
             None
         }
     };
-    let spares = if opts.spare_segments && opts.durability != Durability::NoSyncUnsafe {
+    let spares = if opts.spare_segments && opts.durability == Durability::Fsync {
         Some(Spares::start(&dir, opts.segment_size, opts.io.clone())?)
     } else {
         None
@@ -502,6 +548,7 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
     let inline = if matches!(writer.opts.durability, Durability::Interval(_)) {
         Some(Arc::new(Inline {
             writer: Mutex::new(Some((writer, Group::default()))),
+            queued: Mutex::new(Vec::new()),
         }))
     } else {
         std::thread::Builder::new()
@@ -1909,13 +1956,7 @@ impl EventStore for FileLog {
             reply,
         };
         if let Some(inline) = &self.inline {
-            {
-                let mut held = inline.writer.lock().expect("writer lock");
-                let Some((writer, group)) = held.as_mut() else {
-                    return Err(Error::Closed);
-                };
-                writer.commit_group(vec![append], group);
-            }
+            inline.append(append);
             return answer.await.map_err(|_| Error::Closed)?;
         }
         let request = Request::Append(append);

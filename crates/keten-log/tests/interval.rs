@@ -553,3 +553,152 @@ async fn a_full_disk_still_opens_with_or_without_a_mark_to_rewrite() {
         assert!(dir.join("FLUSHED").exists(), "with room, the mark is back");
     }
 }
+
+/// Appends from many threads at once: a caller that finds the writer busy leaves its append to
+/// the one holding it. Every append must be answered (none left in the queue with no one to
+/// write it), each at its own position, all of them readable and chained.
+#[test]
+fn appends_from_many_threads_at_once_are_all_answered() {
+    const THREADS: u128 = 8;
+    const EACH: u128 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = rt
+        .block_on(FileLog::open(dir.path(), options(Duration::from_millis(5))))
+        .unwrap();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let mut positions = Vec::new();
+                    for i in 0..EACH {
+                        let n = t * EACH + i;
+                        // A watchdog, not a wait: an append left behind never answers.
+                        let appended = tokio::time::timeout(
+                            Duration::from_secs(30),
+                            log.append(&stream(n), ExpectedVersion::Any, vec![event(n)]),
+                        )
+                        .await
+                        .unwrap_or_else(|_| panic!("append {n} was never answered"))
+                        .unwrap();
+                        positions.push(appended.first_position.0);
+                    }
+                    positions
+                })
+            })
+        })
+        .collect();
+    let mut positions: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    positions.sort_unstable();
+    let total = (THREADS * EACH) as u64;
+    assert_eq!(
+        positions,
+        (0..total).collect::<Vec<_>>(),
+        "one position each"
+    );
+    rt.block_on(async {
+        let events = log
+            .read_all(
+                ReadFrom::Start,
+                Direction::Forward,
+                usize::MAX,
+                Until::Latest,
+            )
+            .await
+            .unwrap();
+        let mut ids: Vec<u128> = events.iter().map(|e| e.id.0.as_u128()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..THREADS * EACH).collect::<Vec<_>>());
+        assert_eq!(log.verify().await.unwrap(), total);
+        log.close().await.unwrap();
+    });
+}
+
+/// Appends racing a close are answered, with their result or `Error::Closed`: none waits for
+/// ever on a writer that is gone.
+#[test]
+fn appends_racing_a_close_are_answered() {
+    const THREADS: u128 = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = rt
+        .block_on(FileLog::open(dir.path(), options(Duration::from_millis(5))))
+        .unwrap();
+    let started = std::sync::Arc::new(std::sync::Barrier::new(THREADS as usize + 1));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let log = log.clone();
+            let started = started.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                started.wait();
+                rt.block_on(async {
+                    let (mut ok, mut closed) = (0u32, 0u32);
+                    for i in 0..100_000u128 {
+                        let n = t * 100_000 + i;
+                        let appended = tokio::time::timeout(
+                            Duration::from_secs(30),
+                            log.append(&stream(n), ExpectedVersion::Any, vec![event(n)]),
+                        )
+                        .await
+                        .unwrap_or_else(|_| panic!("append {n} was never answered"));
+                        match appended {
+                            Ok(_) => ok += 1,
+                            Err(Error::Closed) => {
+                                closed += 1;
+                                break;
+                            }
+                            Err(e) => panic!("append {n}: {e}"),
+                        }
+                    }
+                    (ok, closed)
+                })
+            })
+        })
+        .collect();
+    started.wait();
+    // Close once the appenders are under way: the first thousand appends are in.
+    rt.block_on(async {
+        while log.stats().appends < 1_000 {
+            tokio::task::yield_now().await;
+        }
+        log.clone().close().await.unwrap();
+    });
+    let mut acknowledged = 0;
+    for t in threads {
+        let (ok, closed) = t.join().unwrap();
+        assert_eq!(closed, 1, "every appender ends with Error::Closed");
+        acknowledged += u64::from(ok);
+    }
+    let log = rt
+        .block_on(FileLog::open(dir.path(), options(Duration::from_millis(5))))
+        .unwrap();
+    rt.block_on(async {
+        let head = log
+            .read_all(
+                ReadFrom::Start,
+                Direction::Forward,
+                usize::MAX,
+                Until::Latest,
+            )
+            .await
+            .unwrap()
+            .len() as u64;
+        assert_eq!(
+            head, acknowledged,
+            "every acknowledged append, and nothing else"
+        );
+        log.close().await.unwrap();
+    });
+}
