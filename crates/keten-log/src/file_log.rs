@@ -263,6 +263,9 @@ const MAX_GROUP_BYTES: usize = 8 << 20;
 const GATHER_FRACTION: u32 = 2;
 /// ... and at most this long, whatever a slow flush took.
 const MAX_GATHER_WAIT: Duration = Duration::from_millis(2);
+/// What [`Writer::zeroed`] pads a write to: the page size of x86-64 and the usual block size.
+/// Where pages are larger, the padding does not reach a page's end and the read stays.
+const PAGE: u64 = 4096;
 /// Events a subscription reads from storage at a time: its whole buffer.
 const SUBSCRIPTION_BATCH: usize = 256;
 
@@ -533,6 +536,7 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         active,
         active_id,
         write_offset,
+        zeroed: zero_filled > 0,
         chain,
         durable: chain,
         poisoned: None,
@@ -818,6 +822,13 @@ struct Writer {
     active_id: u64,
     /// Where the durable data of the active segment ends.
     write_offset: u64,
+    /// The active segment was written full of zeros before its first record (a spare, or the
+    /// first segment of a new log). Its blocks hold data as far as the kernel knows, so a write
+    /// that ends inside a page no longer in the page cache (a spare made long before its roll,
+    /// its clean pages dropped since) must first read that page from disk: one synchronous
+    /// read per new page on the append path. A flush into such a segment therefore writes on
+    /// to the end of its last page: zeros over zeros, and the page is whole without a read.
+    zeroed: bool,
     /// The chain including appends prepared in the current group.
     chain: Chain,
     /// The chain at the durable end (`write_offset`): where `chain` goes back to when a group
@@ -1167,12 +1178,19 @@ impl Writer {
     fn flush(&mut self, g: &mut Group) -> Result<()> {
         let io = &self.opts.io;
         let started = Instant::now();
-        let written = io
-            .write_at(&self.active, &g.buf, self.write_offset)
-            .and_then(|()| match self.opts.durability {
-                Durability::Fsync => io.sync_data(&self.active),
-                Durability::Interval(_) | Durability::NoSyncUnsafe => Ok(()),
-            });
+        let data = g.buf.len();
+        if self.zeroed {
+            let end = self.write_offset + data as u64;
+            let page_end = end.next_multiple_of(PAGE).min(self.opts.segment_size);
+            g.buf
+                .resize(data + page_end.saturating_sub(end) as usize, 0);
+        }
+        let written = io.write_at(&self.active, &g.buf, self.write_offset);
+        g.buf.truncate(data);
+        let written = written.and_then(|()| match self.opts.durability {
+            Durability::Fsync => io.sync_data(&self.active),
+            Durability::Interval(_) | Durability::NoSyncUnsafe => Ok(()),
+        });
         if let Err(e) = written {
             let e = Error::from_io(&self.active_path, e);
             g.clear();
@@ -1252,7 +1270,8 @@ impl Writer {
 
     /// The next segment: from the spare if one is ready (zero-filled; see `spare`), else
     /// created and fallocated here.
-    fn new_segment(&mut self, header: &SegmentHeader) -> Result<File> {
+    /// Also says whether the segment is zero-filled (see [`Writer::zeroed`]).
+    fn new_segment(&mut self, header: &SegmentHeader) -> Result<(File, bool)> {
         if let Some(zeroed) = self.spares.as_ref().and_then(Spares::take) {
             match spare::segment_from_zeroed(&self.dir, &zeroed, header, &*self.opts.io) {
                 Ok(f) => {
@@ -1260,7 +1279,7 @@ impl Writer {
                         .stats
                         .zero_filled_segments
                         .fetch_add(1, Ordering::Relaxed);
-                    return Ok(f);
+                    return Ok((f, true));
                 }
                 Err(e) => {
                     // The spare is gone either way; a segment left in place that could not be
@@ -1272,7 +1291,7 @@ impl Writer {
                 }
             }
         }
-        create_segment(&self.dir, header, &self.opts)
+        create_segment(&self.dir, header, &self.opts).map(|f| (f, false))
     }
 
     /// Closes the active segment at its data end and starts the next one.
@@ -1301,13 +1320,13 @@ impl Writer {
             prev_hash: self.chain.prev_hash,
         };
         let next_path = segment_path(&self.dir, header.id);
-        let created = self.new_segment(&header).and_then(|file| {
+        let created = self.new_segment(&header).and_then(|(file, zeroed)| {
             let read = open_segment_file(&self.dir, header.id, false).inspect_err(|_| {
                 remove_segment(&self.dir, &next_path);
             })?;
-            Ok((file, Arc::new(read)))
+            Ok((file, zeroed, Arc::new(read)))
         });
-        let (file, read) = match created {
+        let (file, zeroed, read) = match created {
             Ok(created) => created,
             Err(e) => {
                 if matches!(e, Error::StorageFull { .. }) {
@@ -1337,6 +1356,7 @@ impl Writer {
         self.active_id = header.id;
         self.active_path = segment_path(&self.dir, header.id);
         self.write_offset = SEGMENT_HEADER_LEN as u64;
+        self.zeroed = zeroed;
         // The spare was used (or there was none): make the next one now, so that it is ready
         // long before this segment fills.
         self.spare_asked = true;

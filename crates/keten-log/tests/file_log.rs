@@ -2229,3 +2229,61 @@ async fn checkpoints_written_behind_the_writer_cover_exactly_their_events() {
     assert_eq!(all(&log).await, events);
     log.close().await.unwrap();
 }
+
+/// Records where each write of record data ended.
+#[derive(Debug, Default)]
+struct RecordWriteEnds {
+    ends: Mutex<Vec<u64>>,
+}
+
+impl LogIo for RecordWriteEnds {
+    fn write_at(&self, file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        // Not a segment header (128 bytes at 0), not the zeros of a spare being made.
+        if !(offset == 0 && buf.len() == 128) && buf.iter().any(|&b| b != 0) {
+            self.ends.lock().unwrap().push(offset + buf.len() as u64);
+        }
+        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+    }
+}
+
+/// A flush into a zero-filled segment (the first one of a new log, then each taken from the
+/// spare) writes on to the end of its last 4 KiB page, so that a page whose cache was dropped
+/// since the zeros were written is never read back from disk on the append path; the zeros
+/// written past the data change nothing: the log reopens with every event and a whole chain.
+#[tokio::test]
+async fn flushes_into_zero_filled_segments_end_on_a_page_boundary() {
+    const SEGMENT: u64 = 64 << 10;
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(RecordWriteEnds::default());
+    let options = || FileLogOptions {
+        segment_size: SEGMENT,
+        io: io.clone(),
+        ..FileLogOptions::default()
+    };
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    let mut n = 0u128;
+    for target in 1..=3 {
+        n += append_until_segment(&log, dir.path(), n, target).await;
+        assert!(log.spare_settled().await);
+    }
+    assert!(
+        log.stats().zero_filled_segments >= 3,
+        "the first segment and the ones from the spare are zero-filled"
+    );
+    let ends = std::mem::take(&mut *io.ends.lock().unwrap());
+    assert!(ends.len() as u128 >= n, "one write per append at least");
+    for end in &ends {
+        assert!(
+            end % 4096 == 0 || *end == SEGMENT,
+            "a write ended at {end}, inside a page"
+        );
+    }
+    let events = all(&log).await;
+    assert_eq!(events.len() as u128, n);
+    log.close().await.unwrap();
+    let log = FileLog::open(dir.path(), options()).await.unwrap();
+    assert_eq!(all(&log).await, events);
+    assert_eq!(log.verify().await.unwrap(), n as u64);
+    log.close().await.unwrap();
+    verify_dir(dir.path()).unwrap();
+}
