@@ -554,6 +554,39 @@ async fn a_full_disk_still_opens_with_or_without_a_mark_to_rewrite() {
     }
 }
 
+/// Runs `work(t)` for each of `threads` threads, each on a runtime of its own, and returns what
+/// they returned, in thread order.
+fn on_threads<T, F>(threads: u128, work: impl Fn(u128) -> F + Clone + Send + 'static) -> Vec<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let work = work.clone();
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(work(t))
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// Appends event `n`. A watchdog, not a wait: an append left in the writer's queue with no one
+/// bound to write it would never be answered, and fails the test here.
+async fn append_answered(log: &FileLog, n: u128) -> keten_log::Result<keten_log::AppendResult> {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        log.append(&stream(n), ExpectedVersion::Any, vec![event(n)]),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("append {n} was never answered"))
+}
+
 /// Appends from many threads at once: a caller that finds the writer busy leaves its append to
 /// the one holding it. Every append must be answered (none left in the queue with no one to
 /// write it), each at its own position, all of them readable and chained.
@@ -566,37 +599,21 @@ fn appends_from_many_threads_at_once_are_all_answered() {
     let log = rt
         .block_on(FileLog::open(dir.path(), options(Duration::from_millis(5))))
         .unwrap();
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    let mut positions = Vec::new();
-                    for i in 0..EACH {
-                        let n = t * EACH + i;
-                        // A watchdog, not a wait: an append left behind never answers.
-                        let appended = tokio::time::timeout(
-                            Duration::from_secs(30),
-                            log.append(&stream(n), ExpectedVersion::Any, vec![event(n)]),
-                        )
-                        .await
-                        .unwrap_or_else(|_| panic!("append {n} was never answered"))
-                        .unwrap();
-                        positions.push(appended.first_position.0);
-                    }
-                    positions
-                })
-            })
-        })
-        .collect();
-    let mut positions: Vec<u64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let appender = log.clone();
+    let mut positions: Vec<u64> = on_threads(THREADS, move |t| {
+        let log = appender.clone();
+        async move {
+            let mut positions = Vec::new();
+            for n in t * EACH..(t + 1) * EACH {
+                let appended = append_answered(&log, n).await.unwrap();
+                positions.push(appended.first_position.0);
+            }
+            positions
+        }
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     positions.sort_unstable();
     let total = (THREADS * EACH) as u64;
     assert_eq!(
@@ -605,16 +622,7 @@ fn appends_from_many_threads_at_once_are_all_answered() {
         "one position each"
     );
     rt.block_on(async {
-        let events = log
-            .read_all(
-                ReadFrom::Start,
-                Direction::Forward,
-                usize::MAX,
-                Until::Latest,
-            )
-            .await
-            .unwrap();
-        let mut ids: Vec<u128> = events.iter().map(|e| e.id.0.as_u128()).collect();
+        let mut ids: Vec<u128> = all(&log).await.iter().map(|e| e.id.0.as_u128()).collect();
         ids.sort_unstable();
         assert_eq!(ids, (0..THREADS * EACH).collect::<Vec<_>>());
         assert_eq!(log.verify().await.unwrap(), total);
@@ -627,76 +635,53 @@ fn appends_from_many_threads_at_once_are_all_answered() {
 #[test]
 fn appends_racing_a_close_are_answered() {
     const THREADS: u128 = 4;
+    const EACH: u128 = 100_000;
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let log = rt
         .block_on(FileLog::open(dir.path(), options(Duration::from_millis(5))))
         .unwrap();
-    let started = std::sync::Arc::new(std::sync::Barrier::new(THREADS as usize + 1));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let log = log.clone();
-            let started = started.clone();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                started.wait();
-                rt.block_on(async {
-                    let (mut ok, mut closed) = (0u32, 0u32);
-                    for i in 0..100_000u128 {
-                        let n = t * 100_000 + i;
-                        let appended = tokio::time::timeout(
-                            Duration::from_secs(30),
-                            log.append(&stream(n), ExpectedVersion::Any, vec![event(n)]),
-                        )
-                        .await
-                        .unwrap_or_else(|_| panic!("append {n} was never answered"));
-                        match appended {
-                            Ok(_) => ok += 1,
-                            Err(Error::Closed) => {
-                                closed += 1;
-                                break;
-                            }
-                            Err(e) => panic!("append {n}: {e}"),
-                        }
-                    }
-                    (ok, closed)
-                })
-            })
-        })
-        .collect();
-    started.wait();
-    // Close once the appenders are under way: the first thousand appends are in.
-    rt.block_on(async {
-        while log.stats().appends < 1_000 {
-            tokio::task::yield_now().await;
-        }
-        log.clone().close().await.unwrap();
+    let closer = log.clone();
+    let closing = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                // Close once the appenders are under way: the first thousand appends are in.
+                while closer.stats().appends < 1_000 {
+                    tokio::task::yield_now().await;
+                }
+                closer.close().await.unwrap();
+            });
     });
+    let appender = log.clone();
+    let results = on_threads(THREADS, move |t| {
+        let log = appender.clone();
+        async move {
+            let mut acknowledged = 0u64;
+            for n in t * EACH..(t + 1) * EACH {
+                match append_answered(&log, n).await {
+                    Ok(_) => acknowledged += 1,
+                    Err(Error::Closed) => return Some(acknowledged),
+                    Err(e) => panic!("append {n}: {e}"),
+                }
+            }
+            None
+        }
+    });
+    closing.join().unwrap();
+    drop(log);
     let mut acknowledged = 0;
-    for t in threads {
-        let (ok, closed) = t.join().unwrap();
-        assert_eq!(closed, 1, "every appender ends with Error::Closed");
-        acknowledged += u64::from(ok);
+    for result in results {
+        acknowledged += result.expect("every appender ends with Error::Closed");
     }
     let log = rt
         .block_on(FileLog::open(dir.path(), options(Duration::from_millis(5))))
         .unwrap();
     rt.block_on(async {
-        let head = log
-            .read_all(
-                ReadFrom::Start,
-                Direction::Forward,
-                usize::MAX,
-                Until::Latest,
-            )
-            .await
-            .unwrap()
-            .len() as u64;
         assert_eq!(
-            head, acknowledged,
+            all(&log).await.len() as u64,
+            acknowledged,
             "every acknowledged append, and nothing else"
         );
         log.close().await.unwrap();
