@@ -167,11 +167,18 @@ pub(crate) struct Shared {
 /// or the last handle is dropped.
 #[derive(Clone)]
 pub struct FileLog {
-    tx: mpsc::Sender<Request>,
+    writer: WriterHandle,
     shared: Arc<Shared>,
     dir: Arc<PathBuf>,
+}
+
+/// How an append reaches the writer.
+#[derive(Clone)]
+enum WriterHandle {
+    /// The writer thread, which gathers concurrent appends into one group and one flush.
+    Thread(mpsc::Sender<Request>),
     /// With [`Durability::Interval`]: the writer, which appends in the caller's thread.
-    inline: Option<Arc<Inline>>,
+    Inline(Arc<Inline>),
 }
 
 /// The writer of a log that does not flush before it answers ([`Durability::Interval`]). Such
@@ -279,21 +286,24 @@ impl FileLog {
     /// Finishes pending appends, writes the index checkpoint and releases the directory.
     /// Other handles to this log see [`Error::Closed`] on append afterwards.
     pub async fn close(self) -> Result<()> {
-        if let Some(inline) = &self.inline {
-            let inline = Arc::clone(inline);
-            return blocking(move || {
-                let taken = inline.writer.lock().expect("writer lock").take();
-                // Appends queued while this held the writer are answered `Error::Closed`.
-                inline.drain();
-                taken.map_or(Ok(()), |(mut writer, _)| writer.close())
-            })
-            .await;
+        match self.writer {
+            WriterHandle::Inline(inline) => {
+                blocking(move || {
+                    let taken = inline.writer.lock().expect("writer lock").take();
+                    // Appends queued while this held the writer are answered `Error::Closed`.
+                    inline.drain();
+                    taken.map_or(Ok(()), |(mut writer, _)| writer.close())
+                })
+                .await
+            }
+            WriterHandle::Thread(tx) => {
+                let (reply, done) = oneshot::channel();
+                if tx.send(Request::Close(reply)).await.is_err() {
+                    return Ok(());
+                }
+                done.await.unwrap_or(Ok(()))
+            }
         }
-        let (reply, done) = oneshot::channel();
-        if self.tx.send(Request::Close(reply)).await.is_err() {
-            return Ok(());
-        }
-        done.await.unwrap_or(Ok(()))
     }
 
     pub fn dir(&self) -> &Path {
@@ -549,8 +559,11 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         checkpointer: Some(Checkpointer::start(dir.clone(), shared.clone())?),
         opts,
     };
-    let inline = if matches!(writer.opts.durability, Durability::Interval(_)) {
-        Some(Arc::new(Inline {
+    let writer = if matches!(writer.opts.durability, Durability::Interval(_)) {
+        // Nothing is ever sent to this writer's queue: it stays empty, and counts nothing
+        // towards the next group.
+        drop(tx);
+        WriterHandle::Inline(Arc::new(Inline {
             writer: Mutex::new(Some((writer, Group::default()))),
             queued: Mutex::new(Vec::new()),
         }))
@@ -559,13 +572,12 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
             .name("keten-log-writer".into())
             .spawn(move || writer.run())
             .map_err(|e| Error::from_io(&dir, e))?;
-        None
+        WriterHandle::Thread(tx)
     };
     Ok(FileLog {
-        tx,
+        writer,
         shared,
         dir: Arc::new(dir),
-        inline,
     })
 }
 
@@ -1975,12 +1987,13 @@ impl EventStore for FileLog {
             events,
             reply,
         };
-        if let Some(inline) = &self.inline {
-            inline.append(append);
-            return answer.await.map_err(|_| Error::Closed)?;
+        match &self.writer {
+            WriterHandle::Inline(inline) => inline.append(append),
+            WriterHandle::Thread(tx) => tx
+                .send(Request::Append(append))
+                .await
+                .map_err(|_| Error::Closed)?,
         }
-        let request = Request::Append(append);
-        self.tx.send(request).await.map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
