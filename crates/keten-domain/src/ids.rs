@@ -33,9 +33,17 @@ fn check_common(kind: &'static str, s: &str) -> Result<(), IdError> {
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
+
+        // By hand rather than `into = "String"`, which would clone the id for every
+        // serialization: ids are in every stored event and every access record.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
 
         impl $name {
             pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
@@ -177,6 +185,14 @@ mod tests {
         assert!(bad.is_err());
         let good: FamilyId = serde_json::from_str("\"fam-1\"").unwrap();
         assert_eq!(good.as_str(), "fam-1");
+    }
+
+    #[test]
+    fn ids_serialize_as_their_string() {
+        let goal = GoalId::new("goal-1.a").unwrap();
+        assert_eq!(serde_json::to_string(&goal).unwrap(), "\"goal-1.a\"");
+        let back: GoalId = serde_json::from_str(&serde_json::to_string(&goal).unwrap()).unwrap();
+        assert_eq!(back, goal);
     }
 
     #[test]
