@@ -222,7 +222,8 @@ impl Inline {
                 // Closed: dropping the appends drops their reply senders, and their callers
                 // answer `Error::Closed`.
                 if let Some((writer, group)) = held.as_mut() {
-                    writer.commit_group(batch, group);
+                    let outcomes = writer.commit_group(&batch, group);
+                    answer(batch, outcomes);
                 }
             }
             if self.queued.lock().expect("queue lock").is_empty() {
@@ -520,7 +521,6 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         .stats
         .torn_bytes_dropped
         .store(recovered.torn_bytes, Ordering::Relaxed);
-    let (tx, rx) = mpsc::channel(MAX_GROUP_APPENDS);
     let active = Arc::new(active);
     let flusher = match (mark, opts.durability) {
         (Some(mark), Durability::Interval(every)) => Some(Flusher::start(
@@ -551,7 +551,6 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         durable: chain,
         poisoned: None,
         lock: Some(lock),
-        rx,
         expected: 0,
         last_flush: Duration::ZERO,
         spares,
@@ -560,17 +559,15 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         opts,
     };
     let writer = if matches!(writer.opts.durability, Durability::Interval(_)) {
-        // Nothing is ever sent to this writer's queue: it stays empty, and counts nothing
-        // towards the next group.
-        drop(tx);
         WriterHandle::Inline(Arc::new(Inline {
             writer: Mutex::new(Some((writer, Group::default()))),
             queued: Mutex::new(Vec::new()),
         }))
     } else {
+        let (tx, rx) = mpsc::channel(MAX_GROUP_APPENDS);
         std::thread::Builder::new()
             .name("keten-log-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || writer.run(rx))
             .map_err(|e| Error::from_io(&dir, e))?;
         WriterHandle::Thread(tx)
     };
@@ -852,7 +849,6 @@ struct Writer {
     /// The directory is ours while this is held; released before `close` answers, so that the
     /// caller can reopen right away.
     lock: Option<File>,
-    rx: mpsc::Receiver<Request>,
     /// Appends the next group can expect: those queued and those answered when the last group
     /// was answered.
     expected: usize,
@@ -916,12 +912,14 @@ impl Taken {
 }
 
 impl Writer {
-    fn run(mut self) {
+    /// The writer thread of a [`Durability::Fsync`] or [`Durability::NoSyncUnsafe`] log: takes
+    /// appends from `rx` in groups, until it is closed.
+    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         let mut group = Group::default();
-        while let Some(first) = self.rx.blocking_recv() {
+        while let Some(first) = rx.blocking_recv() {
             let mut taken = Taken::default();
             taken.push(first);
-            self.take_queued(&mut taken, None);
+            self.take_queued(&mut rx, &mut taken, None);
             // The writers answered last are on their way back with their next append: wait a
             // little for them so that one flush carries them all, instead of flushing the ones
             // queued now and leaving them for the next flush (groups alternating between two
@@ -929,11 +927,15 @@ impl Writer {
             // most that much longer when fewer come back.
             if self.opts.durability == Durability::Fsync && taken.appends.len() < self.expected {
                 let wait = (self.last_flush / GATHER_FRACTION).min(MAX_GATHER_WAIT);
-                self.take_queued(&mut taken, Some(Instant::now() + wait));
+                self.take_queued(&mut rx, &mut taken, Some(Instant::now() + wait));
             }
             let Taken { appends, close, .. } = taken;
             if !appends.is_empty() {
-                self.commit_group(appends, &mut group);
+                let outcomes = self.commit_group(&appends, &mut group);
+                // Those queued now and those answered now are the appends the next group can
+                // count on; counted before the answers, which send writers back to the queue.
+                self.expected = (rx.len() + appends.len()).min(MAX_GROUP_APPENDS);
+                answer(appends, outcomes);
             }
             if let Some(reply) = close {
                 let _ = reply.send(self.close());
@@ -947,12 +949,17 @@ impl Writer {
 
     /// Takes what is queued into the group, up to its bounds; with a deadline, also what arrives
     /// until then or until the group holds `self.expected` appends.
-    fn take_queued(&mut self, taken: &mut Taken, until: Option<Instant>) {
+    fn take_queued(
+        &self,
+        rx: &mut mpsc::Receiver<Request>,
+        taken: &mut Taken,
+        until: Option<Instant>,
+    ) {
         while taken.close.is_none()
             && taken.appends.len() < MAX_GROUP_APPENDS
             && taken.bytes < MAX_GROUP_BYTES
         {
-            match self.rx.try_recv() {
+            match rx.try_recv() {
                 Ok(request) => taken.push(request),
                 Err(mpsc::error::TryRecvError::Empty) => match until {
                     Some(deadline)
@@ -968,7 +975,13 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, appends: Vec<AppendRequest>, g: &mut Group) {
+    /// Writes the appends as one group (flushed as [`Durability`] says) and returns the answer
+    /// for each, in order, for [`answer`].
+    fn commit_group(
+        &mut self,
+        appends: &[AppendRequest],
+        g: &mut Group,
+    ) -> Vec<Result<AppendResult>> {
         g.clear();
         if self.poisoned.is_none()
             && let Some(why) = self.flusher.as_ref().and_then(Flusher::failed)
@@ -1023,18 +1036,14 @@ impl Writer {
                     continue;
                 }
             }
-            outcomes.push(self.prepare(i, a, &appends, g));
+            outcomes.push(self.prepare(i, a, appends, g));
         }
         if !g.buf.is_empty()
             && let Err(e) = self.flush(g)
         {
             fail_from(&mut outcomes, flushed, &e);
         }
-        // Those queued now and those answered now are the appends the next group can count on.
-        self.expected = (self.rx.len() + appends.len()).min(MAX_GROUP_APPENDS);
-        for (a, outcome) in appends.into_iter().zip(outcomes) {
-            let _ = a.reply.send(outcome);
-        }
+        outcomes
     }
 
     fn prepare(
@@ -1745,6 +1754,13 @@ fn remove_flush_mark(dir: &Path) -> Result<()> {
         Ok(()) => sync_dir(dir).map_err(io_err(dir)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::from_io(&path, e)),
+    }
+}
+
+/// Answers each append with its outcome from [`Writer::commit_group`].
+fn answer(appends: Vec<AppendRequest>, outcomes: Vec<Result<AppendResult>>) {
+    for (a, outcome) in appends.into_iter().zip(outcomes) {
+        let _ = a.reply.send(outcome);
     }
 }
 
