@@ -80,10 +80,28 @@ impl EventMetadata {
 
 /// An event ready to append to the family's stream.
 pub fn encode(event_id: EventId, event: &Event, meta: &EventMetadata) -> ProposedEvent {
+    proposed(event_id, event, encode_metadata(meta))
+}
+
+/// Events published together, ready to append: one publisher, so the metadata is encoded once
+/// for all of them.
+pub fn encode_all(events: &[(EventId, Event)], meta: &EventMetadata) -> Vec<ProposedEvent> {
+    let metadata = encode_metadata(meta);
+    events
+        .iter()
+        .map(|(id, e)| proposed(*id, e, metadata.clone()))
+        .collect()
+}
+
+fn encode_metadata(meta: &EventMetadata) -> Vec<u8> {
+    serde_json::to_vec(meta).expect("metadata always serializes")
+}
+
+fn proposed(event_id: EventId, event: &Event, metadata: Vec<u8>) -> ProposedEvent {
     ProposedEvent {
         id: event_id,
         event_type: EventType::new(event.type_name()).expect("domain type names are valid"),
-        metadata: serde_json::to_vec(meta).expect("metadata always serializes"),
+        metadata,
         payload: keten_domain::encode(event),
     }
 }

@@ -20,8 +20,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use keten_domain::{Event, FamilyId, FamilyState, handle, validate};
 use keten_log::{
-    AppendResult, Direction, EventId, EventStore, ExpectedVersion, ProposedEvent, ReadFrom,
-    StreamVersion, Until,
+    AppendResult, Direction, EventId, EventStore, ExpectedVersion, ReadFrom, StreamVersion, Until,
 };
 use keten_projection::stored::{self, EventMetadata};
 use keten_projection::{FamilyView, Projections};
@@ -86,7 +85,7 @@ impl Publisher {
             let guard = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             // Encoded here rather than once before the loop: the append takes the events, and
             // a copy kept for a retry would cost every publish what only a conflict needs.
-            let proposed = encode(events, &meta);
+            let proposed = stored::encode_all(events, &meta);
             let started = Instant::now();
             let appended = self.store.append(&stream, guard, proposed).await;
             self.metrics
@@ -191,7 +190,11 @@ impl Publisher {
     ) -> Result<AppendResult> {
         // No stream is ever at u64::MAX, so this appends nothing; the log checks ids first.
         let probe = ExpectedVersion::Exact(StreamVersion(u64::MAX));
-        match self.store.append(stream, probe, encode(events, meta)).await {
+        match self
+            .store
+            .append(stream, probe, stored::encode_all(events, meta))
+            .await
+        {
             Ok(first) => Ok(first),
             Err(keten_log::Error::WrongExpectedVersion { .. }) => Err(refusal),
             Err(e) => Err(map_append_error(e)),
@@ -237,14 +240,6 @@ fn check(
         handle(&mut evolving, event, &caller.actor, today).map_err(|r| rejected(i, r))?;
     }
     Ok(Some(evolving))
-}
-
-/// The events in their stored form, with who published them.
-fn encode(events: &[(EventId, Event)], meta: &EventMetadata) -> Vec<ProposedEvent> {
-    events
-        .iter()
-        .map(|(id, e)| stored::encode(*id, e, meta))
-        .collect()
 }
 
 /// The states this server's own appends left the families it published to last, each with the
