@@ -276,6 +276,9 @@ const MAX_GATHER_WAIT: Duration = Duration::from_millis(2);
 const PAGE: u64 = 4096;
 /// Events a subscription reads from storage at a time: its whole buffer.
 const SUBSCRIPTION_BATCH: usize = 256;
+/// A subscriber at most this many events behind reads them in its own task (see
+/// [`subscriber_read`]).
+const INLINE_READ_EVENTS: u64 = 256;
 
 impl FileLog {
     /// Opens (or creates) the log in `dir`, recovering from a crash if need be.
@@ -356,6 +359,22 @@ impl FileLog {
     /// that were never flushed. The owner of the log can record the loss.
     pub fn tail_cut(&self) -> Option<&TailCut> {
         self.shared.cut.as_ref()
+    }
+}
+
+/// A subscription's read of the events it is `behind` by. A live subscriber is a group or
+/// two behind, and those events were just written: they are in the page cache, and reading
+/// them takes microseconds, less than handing the read to the blocking pool and back (two
+/// thread wake-ups per group, for the projection on every append). A subscriber further
+/// behind is catching up, possibly from disk, and reads on the blocking pool.
+async fn subscriber_read<T: Send + 'static>(
+    behind: u64,
+    read: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if behind <= INLINE_READ_EVENTS {
+        read()
+    } else {
+        blocking(read).await
     }
 }
 
@@ -2124,7 +2143,16 @@ impl AllSubscription {
             }
             let shared = self.shared.clone();
             let next = self.next;
-            let batch = blocking(move || {
+            let head = *self.head.borrow();
+            if head <= next {
+                // Caught up: wait for the next group rather than read nothing. The head is what
+                // the index holds (sent after it), so nothing before it is missed.
+                if self.head.wait_for(|&count| count > next).await.is_err() {
+                    return None;
+                }
+                continue;
+            }
+            let batch = subscriber_read(head - next, move || {
                 shared.read_all_sync(
                     ReadFrom::At(GlobalPosition(next)),
                     Direction::Forward,
@@ -2139,7 +2167,6 @@ impl AllSubscription {
                     return Some((Err(e), self));
                 }
                 Ok(events) if events.is_empty() => {
-                    // Caught up. The head is read after the batch, so no event can slip between.
                     if self.head.wait_for(|&count| count > next).await.is_err() {
                         return None;
                     }
@@ -2173,10 +2200,26 @@ impl StreamSubscription {
             if self.failed {
                 return None;
             }
+            let (len, seen) = {
+                let index = self.shared.index.read().expect("index lock");
+                let len = index
+                    .streams
+                    .get(self.stream.as_str())
+                    .map_or(0, |s| s.positions.len() as u64);
+                (len, index.count())
+            };
+            if len <= self.next {
+                // Caught up. Most appends are to other streams: each wake-up looks at the index
+                // (above) before it reads anything.
+                if self.head.wait_for(|&count| count > seen).await.is_err() {
+                    return None;
+                }
+                continue;
+            }
             let shared = self.shared.clone();
             let next = self.next;
             let stream = self.stream.clone();
-            let batch = blocking(move || {
+            let batch = subscriber_read(len - next, move || {
                 shared.read_stream_sync(
                     &stream,
                     ReadFrom::At(StreamVersion(next)),
@@ -2191,22 +2234,11 @@ impl StreamSubscription {
                     self.failed = true;
                     return Some((Err(e), self));
                 }
-                Ok((events, mut seen)) if events.is_empty() => loop {
+                Ok((events, seen)) if events.is_empty() => {
                     if self.head.wait_for(|&count| count > seen).await.is_err() {
                         return None;
                     }
-                    // Most appends are to other streams: look at the index before going to
-                    // the blocking pool for a read.
-                    let index = self.shared.index.read().expect("index lock");
-                    let len = index
-                        .streams
-                        .get(self.stream.as_str())
-                        .map_or(0, |s| s.positions.len() as u64);
-                    if len > self.next {
-                        break;
-                    }
-                    seen = index.count();
-                },
+                }
                 Ok((events, _)) => {
                     self.next = events.last().expect("non-empty").version.0 + 1;
                     self.buffer.extend(events);
