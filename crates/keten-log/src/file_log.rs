@@ -29,7 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -191,9 +191,15 @@ enum WriterHandle {
 /// on a futex for the length of someone else's `pwrite`): it leaves its append in `queued`
 /// and awaits the answer, and whoever holds the writer writes the queued appends too, in the
 /// same `pwrite` when they are there in time. See [`Inline::drain`] for why none is left behind.
+///
+/// A roll (cutting the old segment and starting the next: several `fsync`s, milliseconds) is
+/// the exception: near the end of a segment, appends go through the blocking pool (see
+/// `rolls_soon`), so that whoever holds the writer when the roll comes is not a tokio worker.
 struct Inline {
     writer: Mutex<Option<(Writer, Group)>>,
     queued: Mutex<Vec<AppendRequest>>,
+    /// The active segment has less than [`roll_margin`] left: the next appends may roll it.
+    rolls_soon: AtomicBool,
 }
 
 impl Inline {
@@ -223,6 +229,11 @@ impl Inline {
                 // answer `Error::Closed`.
                 if let Some((writer, group)) = held.as_mut() {
                     let outcomes = writer.commit_group(&batch, group);
+                    let left = writer.opts.segment_size.saturating_sub(writer.write_offset);
+                    self.rolls_soon.store(
+                        left < roll_margin(writer.opts.segment_size),
+                        Ordering::Relaxed,
+                    );
                     answer(batch, outcomes);
                 }
             }
@@ -231,6 +242,12 @@ impl Inline {
             }
         }
     }
+}
+
+/// How close to its end a segment of an `Interval` log is treated as about to roll: a sixteenth
+/// of it, at most 1 MiB (about 1,500 access records of a 64 MiB segment's 100,000).
+fn roll_margin(segment_size: u64) -> u64 {
+    (segment_size / 16).min(1 << 20)
 }
 
 impl Drop for Inline {
@@ -578,9 +595,12 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         opts,
     };
     let writer = if matches!(writer.opts.durability, Durability::Interval(_)) {
+        let left = writer.opts.segment_size.saturating_sub(writer.write_offset);
+        let rolls_soon = left < roll_margin(writer.opts.segment_size);
         WriterHandle::Inline(Arc::new(Inline {
             writer: Mutex::new(Some((writer, Group::default()))),
             queued: Mutex::new(Vec::new()),
+            rolls_soon: AtomicBool::new(rolls_soon),
         }))
     } else {
         let (tx, rx) = mpsc::channel(MAX_GROUP_APPENDS);
@@ -2023,6 +2043,12 @@ impl EventStore for FileLog {
             reply,
         };
         match &self.writer {
+            WriterHandle::Inline(inline) if inline.rolls_soon.load(Ordering::Relaxed) => {
+                let inline = inline.clone();
+                // Not awaited: the answer comes through `answer`, and a task that cannot run
+                // (the runtime shutting down) drops the append, which answers `Closed`.
+                drop(tokio::task::spawn_blocking(move || inline.append(append)));
+            }
             WriterHandle::Inline(inline) => inline.append(append),
             WriterHandle::Thread(tx) => tx
                 .send(Request::Append(append))

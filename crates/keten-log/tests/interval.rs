@@ -687,3 +687,58 @@ fn appends_racing_a_close_are_answered() {
         log.close().await.unwrap();
     });
 }
+
+/// Notes the thread of every segment cut: the first step of a roll.
+#[derive(Debug, Default)]
+struct CutThreads {
+    threads: std::sync::Mutex<Vec<std::thread::ThreadId>>,
+}
+
+impl keten_log::LogIo for CutThreads {
+    fn set_len(&self, file: &std::fs::File, len: u64) -> std::io::Result<()> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        file.set_len(len)
+    }
+}
+
+/// An `Interval` append runs in the caller's task, but a roll (a cut and several `fsync`s)
+/// must not hold up a tokio worker: near a segment's end appends go through the blocking pool,
+/// so no roll runs on the thread of the runtime that appends. And nothing is lost on the way.
+#[tokio::test(flavor = "current_thread")]
+async fn an_interval_log_rolls_off_the_appending_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = std::sync::Arc::new(CutThreads::default());
+    let opts = || FileLogOptions {
+        segment_size: 64 << 10,
+        io: io.clone(),
+        ..options(NEVER)
+    };
+    let log = FileLog::open(dir.path(), opts()).await.unwrap();
+    append_range(&log, 0..1_000).await;
+    let cuts = io.threads.lock().unwrap().clone();
+    // 1,000 records of about 300 bytes fill several 64 KiB segments.
+    assert!(cuts.len() >= 3, "only {} rolls", cuts.len());
+    let runtime = std::thread::current().id();
+    assert!(
+        cuts.iter().all(|t| *t != runtime),
+        "{} of {} rolls ran on the appending runtime's thread",
+        cuts.iter().filter(|t| **t == runtime).count(),
+        cuts.len()
+    );
+    log.close().await.unwrap();
+    let log = FileLog::open(dir.path(), opts()).await.unwrap();
+    let all = log
+        .read_all(
+            ReadFrom::Start,
+            Direction::Forward,
+            usize::MAX,
+            Until::Latest,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1_000);
+    log.close().await.unwrap();
+}
