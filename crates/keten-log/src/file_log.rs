@@ -379,8 +379,8 @@ impl FileLog {
     }
 }
 
-/// A subscription's read of the events it is `behind` by. A live subscriber is a group or
-/// two behind, and those events were just written: they are in the page cache, and reading
+/// A subscription's read of events that begin `behind` events before the log's head. A live
+/// subscriber is a group or two behind, and those events were just written: they are in the page cache, and reading
 /// them takes microseconds, less than handing the read to the blocking pool and back (two
 /// thread wake-ups per group, for the projection on every append). A subscriber further
 /// behind is catching up, possibly from disk, and reads on the blocking pool.
@@ -2226,26 +2226,29 @@ impl StreamSubscription {
             if self.failed {
                 return None;
             }
-            let (len, seen) = {
+            // The stream's next event's position, if it has one, and the log's event count.
+            let (first, seen) = {
                 let index = self.shared.index.read().expect("index lock");
-                let len = index
+                let first = index
                     .streams
                     .get(self.stream.as_str())
-                    .map_or(0, |s| s.positions.len() as u64);
-                (len, index.count())
+                    .and_then(|s| s.positions.get(self.next as usize));
+                (first, index.count())
             };
-            if len <= self.next {
+            let Some(first) = first else {
                 // Caught up. Most appends are to other streams: each wake-up looks at the index
                 // (above) before it reads anything.
                 if self.head.wait_for(|&count| count > seen).await.is_err() {
                     return None;
                 }
                 continue;
-            }
+            };
             let shared = self.shared.clone();
             let next = self.next;
             let stream = self.stream.clone();
-            let batch = subscriber_read(len - next, move || {
+            // How recent the events are, not how many: a stream's older events are spread over
+            // the log, and may be on disk.
+            let batch = subscriber_read(seen.saturating_sub(first), move || {
                 shared.read_stream_sync(
                     &stream,
                     ReadFrom::At(StreamVersion(next)),
