@@ -730,15 +730,6 @@ async fn an_interval_log_rolls_off_the_appending_runtime() {
     );
     log.close().await.unwrap();
     let log = FileLog::open(dir.path(), opts()).await.unwrap();
-    let all = log
-        .read_all(
-            ReadFrom::Start,
-            Direction::Forward,
-            usize::MAX,
-            Until::Latest,
-        )
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 1_000);
+    assert_eq!(all(&log).await.len(), 1_000);
     log.close().await.unwrap();
 }

@@ -216,6 +216,35 @@ impl NatsKeyStore {
             .get_key_value(&opts.bucket)
             .await
             .map_err(|e| fail(format!("open the bucket: {e}")))?;
+        // A bucket's replicas answer reads (direct gets, served by any replica) only once they
+        // have the stream; right after it is created on a cluster, a read that reaches one
+        // that has not fails with "no stream found for given subject". So the store is ready
+        // when the bucket has a leader and every replica is current.
+        let deadline = tokio::time::Instant::now() + opts.request_timeout;
+        loop {
+            let info = js
+                .get_stream(&stream_name)
+                .await
+                .map_err(|e| fail(format!("stream lookup: {e}")))?
+                .info()
+                .await
+                .map_err(|e| fail(format!("stream info: {e}")))?
+                .cluster
+                .clone();
+            let ready = info.is_none_or(|c| {
+                c.leader.is_some() && c.replicas.iter().all(|r| r.current && !r.offline)
+            });
+            if ready {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(fail(format!(
+                    "the bucket's replicas are not all current after {:?}",
+                    opts.request_timeout
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok(Self {
             js,
             kv,

@@ -10,6 +10,18 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Turns transparent huge pages off for this process; the first thing the `main` of every
+/// binary that links this library does. mimalloc asks the kernel for huge pages for its arenas
+/// (`madvise`), and then every 2 MiB an arena has touched is resident whole: in the end-to-end
+/// test with 64 watchers that never read, the server's resident memory grew by 40 to 80 MiB
+/// with them, 12 MiB without (glibc's malloc never asked for them). Not fatal where the kernel
+/// refuses: memory is then only larger.
+pub fn no_huge_pages() {
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("keten: could not turn transparent huge pages off ({e}); memory use may be larger");
+    }
+}
+
 pub mod client;
 pub mod pki;
 pub mod report;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    keten::no_huge_pages();
     let cli = cli::Cli::parse();
     // The demo's own server would interleave its log with the plan the demo prints.
     let default_level = match cli.command {
