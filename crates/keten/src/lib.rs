@@ -18,7 +18,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// refuses: memory is then only larger.
 pub fn no_huge_pages() {
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
-        eprintln!("keten: could not turn transparent huge pages off ({e}); memory use may be larger");
+        eprintln!(
+            "keten: could not turn transparent huge pages off ({e}); memory use may be larger"
+        );
     }
 }
 
