@@ -119,7 +119,7 @@ struct Results {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    keten::no_huge_pages();
+    ::keten::no_huge_pages();
     let cli = Cli::parse();
     // These run for tens of minutes against a separate `keten serve` process: they report the
     // load average beside their figures rather than queue behind another run's lock.
