@@ -198,7 +198,7 @@ enum WriterHandle {
 struct Inline {
     writer: Mutex<Option<(Writer, Group)>>,
     queued: Mutex<Vec<AppendRequest>>,
-    /// The active segment has less than [`roll_margin`] left: the next appends may roll it.
+    /// [`Writer::near_roll`] after the last group: the next appends may roll the segment.
     rolls_soon: AtomicBool,
 }
 
@@ -229,11 +229,7 @@ impl Inline {
                 // answer `Error::Closed`.
                 if let Some((writer, group)) = held.as_mut() {
                     let outcomes = writer.commit_group(&batch, group);
-                    let left = writer.opts.segment_size.saturating_sub(writer.write_offset);
-                    self.rolls_soon.store(
-                        left < roll_margin(writer.opts.segment_size),
-                        Ordering::Relaxed,
-                    );
+                    self.rolls_soon.store(writer.near_roll(), Ordering::Relaxed);
                     answer(batch, outcomes);
                 }
             }
@@ -242,12 +238,6 @@ impl Inline {
             }
         }
     }
-}
-
-/// How close to its end a segment of an `Interval` log is treated as about to roll: a sixteenth
-/// of it, at most 1 MiB (about 1,500 access records of a 64 MiB segment's 100,000).
-fn roll_margin(segment_size: u64) -> u64 {
-    (segment_size / 16).min(1 << 20)
 }
 
 impl Drop for Inline {
@@ -595,8 +585,7 @@ fn open_blocking(dir: PathBuf, mut opts: FileLogOptions) -> Result<FileLog> {
         opts,
     };
     let writer = if matches!(writer.opts.durability, Durability::Interval(_)) {
-        let left = writer.opts.segment_size.saturating_sub(writer.write_offset);
-        let rolls_soon = left < roll_margin(writer.opts.segment_size);
+        let rolls_soon = writer.near_roll();
         WriterHandle::Inline(Arc::new(Inline {
             writer: Mutex::new(Some((writer, Group::default()))),
             queued: Mutex::new(Vec::new()),
@@ -1012,6 +1001,14 @@ impl Writer {
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         }
+    }
+
+    /// The active segment is close enough to its end that the next appends may roll it: less
+    /// than a sixteenth of it is left, at most 1 MiB (about 1,500 access records of a 64 MiB
+    /// segment's 100,000). See [`Inline::rolls_soon`].
+    fn near_roll(&self) -> bool {
+        let margin = (self.opts.segment_size / 16).min(1 << 20);
+        self.opts.segment_size.saturating_sub(self.write_offset) < margin
     }
 
     /// Writes the appends as one group (flushed as [`Durability`] says) and returns the answer
