@@ -159,6 +159,9 @@ pub struct NatsKeyStore {
     js: jetstream::Context,
     kv: kv::Store,
     stream: String,
+    /// How long a create retries what a cluster answers while a server there does not yet know
+    /// the bucket (the request timeout).
+    settle: Duration,
 }
 
 impl NatsKeyStore {
@@ -249,6 +252,7 @@ impl NatsKeyStore {
             js,
             kv,
             stream: stream_name,
+            settle: opts.request_timeout,
         })
     }
 
@@ -420,10 +424,26 @@ impl KeyStore for NatsKeyStore {
         }
         let key = DataKey::generate();
         let rec = record::encode_key(&key);
-        let created = self
-            .kv
-            .create(key_name(id), bytes::Bytes::copy_from_slice(&rec))
-            .await;
+        // On a cluster, a server that does not yet know a bucket created moments ago answers
+        // "no stream found for given subject", which `create` reports as `Other`: tried again
+        // until the request timeout. A retry of a create that did land finds the key there
+        // (`AlreadyExists`, below), and it is this very key.
+        let deadline = tokio::time::Instant::now() + self.settle;
+        let created = loop {
+            let created = self
+                .kv
+                .create(key_name(id), bytes::Bytes::copy_from_slice(&rec))
+                .await;
+            match &created {
+                Err(e)
+                    if e.kind() == kv::CreateErrorKind::Other
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => break created,
+            }
+        };
         let key = match created {
             Ok(_) => key,
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
