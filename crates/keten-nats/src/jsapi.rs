@@ -270,3 +270,71 @@ fn api_error(what: &str, err: &serde_json::Value) -> NatsError {
         description: err["description"].as_str().unwrap_or("").to_string(),
     }
 }
+
+/// How many request timeouts opening a stream keeps trying for.
+const OPEN_PATIENCE: u32 = 6;
+
+/// The configuration of stream `config.name`, created from `config` when it is missing and
+/// `create` allows.
+///
+/// Servers that start together race to create the same stream, and a busy cluster (or one still
+/// electing the new stream's leader) can time a create out although it went in. So a lookup or
+/// create that timed out, found JetStream unavailable, or lost the race is tried again, looking
+/// the stream up first each time (a create that landed is then found), for up to
+/// [`OPEN_PATIENCE`] request timeouts. Any other refusal (a bad configuration, no resources) is
+/// returned at once.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    config: jetstream::stream::Config,
+    create: bool,
+    request_timeout: Duration,
+) -> Result<jetstream::stream::Config> {
+    use jetstream::context::{CreateStreamErrorKind as Create, GetStreamErrorKind as Get};
+    let deadline = tokio::time::Instant::now() + request_timeout * OPEN_PATIENCE;
+    loop {
+        let failure = match js.get_stream(&config.name).await {
+            Ok(mut s) => match s.info().await {
+                Ok(info) => return Ok(info.config.clone()),
+                Err(e) => NatsError::request("stream info", e),
+            },
+            Err(e)
+                if matches!(e.kind(), Get::JetStream(ref j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                if !create {
+                    return Err(NatsError::Config(format!(
+                        "stream {} does not exist (and creating it is off)",
+                        config.name
+                    )));
+                }
+                match js.create_stream(config.clone()).await {
+                    Ok(s) => return Ok(s.cached_info().config.clone()),
+                    Err(e) => {
+                        let transient = match e.kind() {
+                            Create::TimedOut | Create::JetStreamUnavailable | Create::Response => {
+                                true
+                            }
+                            Create::JetStream(j) => {
+                                j.error_code() == jetstream::ErrorCode::STREAM_NAME_EXIST
+                                    || j.code() == 503
+                            }
+                            _ => false,
+                        };
+                        let failure = NatsError::request("create stream", e);
+                        if !transient {
+                            return Err(failure);
+                        }
+                        failure
+                    }
+                }
+            }
+            Err(e) if matches!(e.kind(), Get::Request) => NatsError::request("stream lookup", e),
+            Err(e) => return Err(NatsError::request("stream lookup", e)),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(failure);
+        }
+        tracing::warn!(stream = %config.name, error = %failure, "opening the stream; trying again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

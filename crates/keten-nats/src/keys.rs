@@ -180,34 +180,14 @@ impl NatsKeyStore {
         };
         let mut js = jetstream::new(client);
         js.set_timeout(opts.request_timeout);
-        let config = match js.get_stream(&stream_name).await {
-            Ok(mut s) => s
-                .info()
-                .await
-                .map_err(|e| fail(format!("stream info: {e}")))?
-                .config
-                .clone(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
-                ) =>
-            {
-                if !opts.create {
-                    return Err(fail(
-                        "the bucket does not exist (and creating it is off)".into(),
-                    ));
-                }
-                js.create_stream(opts.stream_config())
-                    .await
-                    .map_err(|e| fail(format!("create the bucket: {e}")))?
-                    .cached_info()
-                    .config
-                    .clone()
-            }
-            Err(e) => return Err(fail(format!("stream lookup: {e}"))),
-        };
+        let config = crate::jsapi::ensure_stream(
+            &js,
+            opts.stream_config(),
+            opts.create,
+            opts.request_timeout,
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
         let problems = opts.check_stream(&config);
         if !problems.is_empty() {
             return Err(fail(format!(

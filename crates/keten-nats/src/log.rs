@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::error::{NatsError, Result};
 use crate::index::Index;
-use crate::jsapi::{Fetched, Js, Outgoing, PublishOutcome};
+use crate::jsapi::{self, Fetched, Js, Outgoing, PublishOutcome};
 use crate::options::{FsyncCheck, MAX_BATCH, MIN_SERVER_VERSION, NatsLogOptions, parse_version};
 use crate::record::Record;
 
@@ -107,35 +107,9 @@ impl NatsLog {
         }
 
         let js = async_nats::jetstream::new(client.clone());
-        let config = match js.get_stream(&opts.stream).await {
-            Ok(mut s) => s
-                .info()
-                .await
-                .map_err(|e| NatsError::request("stream info", e))?
-                .config
-                .clone(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                        if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
-                ) =>
-            {
-                if !opts.create {
-                    return Err(NatsError::Config(format!(
-                        "stream {} does not exist (and creating it is off)",
-                        opts.stream
-                    )));
-                }
-                js.create_stream(opts.stream_config())
-                    .await
-                    .map_err(|e| NatsError::request("create stream", e))?
-                    .cached_info()
-                    .config
-                    .clone()
-            }
-            Err(e) => return Err(NatsError::request("stream lookup", e)),
-        };
+        let config =
+            jsapi::ensure_stream(&js, opts.stream_config(), opts.create, opts.request_timeout)
+                .await?;
         let problems = opts.check_stream(&config);
         if !problems.is_empty() {
             return Err(NatsError::Unsafe {
