@@ -1,7 +1,8 @@
 //! A three-node JetStream cluster on loopback, the log's stream with three replicas, several
 //! keten clients appending under load: SIGKILL the stream's leader, then a follower, then the
 //! whole cluster. Appends resume within a bound each time, and every acknowledged event is in
-//! the log once, where its acknowledgement said, with an unbroken chain, on every node.
+//! the log once, where its acknowledgement said, with an unbroken chain, on every node. And
+//! several keten clients opening a new stream at once all end up on the one stream.
 
 mod common;
 
@@ -227,4 +228,45 @@ async fn acknowledged_events_survive_leader_follower_and_cluster_kills() {
     assert_eq!(total, acked.load(Ordering::Relaxed));
     replicas_hold(&cluster, total).await;
     eprintln!("{total} acknowledged events, all present once, in order, on all three nodes");
+}
+
+/// keten servers that start together on a new cluster race to create the same stream; each
+/// must end up on the one stream the first created, whichever create the cluster answered
+/// first, timed out or refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_that_start_together_share_one_new_stream() {
+    let cluster = tokio::task::spawn_blocking(NatsCluster::start)
+        .await
+        .unwrap();
+    let opts = NatsLogOptions {
+        stream: "RACE".into(),
+        subject_prefix: "race".into(),
+        ..options(&cluster)
+    };
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let (urls, opts) = (cluster.urls(), opts.clone());
+            tokio::spawn(async move { NatsLog::connect(&urls, opts).await })
+        })
+        .collect();
+    let mut logs = Vec::new();
+    for (i, open) in opens.into_iter().enumerate() {
+        logs.push(
+            open.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("open {i} of the new stream: {e}")),
+        );
+    }
+    // One stream: what one opener appends, every other reads.
+    let stream = StreamId::new("gezin-race").unwrap();
+    let written = logs[0]
+        .append(&stream, ExpectedVersion::NoStream, vec![event("race")])
+        .await
+        .unwrap();
+    for log in &logs[1..] {
+        assert_eq!(
+            log.stream_version(&stream).await.unwrap(),
+            Some(written.last_version),
+        );
+    }
 }
