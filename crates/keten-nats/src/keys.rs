@@ -204,11 +204,12 @@ impl NatsKeyStore {
         // that has not fails with "no stream found for given subject". So the store is ready
         // when the bucket has a leader and every replica is current.
         let deadline = tokio::time::Instant::now() + opts.request_timeout;
+        let mut stream = js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| fail(format!("stream lookup: {e}")))?;
         loop {
-            let info = js
-                .get_stream(&stream_name)
-                .await
-                .map_err(|e| fail(format!("stream lookup: {e}")))?
+            let info = stream
                 .info()
                 .await
                 .map_err(|e| fail(format!("stream info: {e}")))?
