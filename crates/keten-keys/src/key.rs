@@ -1,8 +1,9 @@
 use std::fmt;
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use chacha20::cipher::consts::U10;
+use chacha20::cipher::generic_array::GenericArray;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::KeyError;
 
@@ -116,13 +117,12 @@ fn seal_with_nonce(
     out.push(SEALED_VERSION);
     out.extend_from_slice(nonce);
     out.extend_from_slice(plaintext);
-    let (head, body) = out.split_at_mut(1 + NONCE_LEN);
-    let nonce = XNonce::from_slice(&head[1..]);
-    let tag = cipher(key)
-        .encrypt_in_place_detached(nonce, aad, body)
+    let (cipher, nonce) = xchacha(key, nonce);
+    let tag = cipher
+        .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut out[1 + NONCE_LEN..])
         // Only fails for plaintexts beyond 256 GiB, which nothing here makes.
-        .expect("plaintext too long for XChaCha20-Poly1305");
-    out.extend_from_slice(&tag);
+        .expect("plaintext too long for ChaCha20-Poly1305");
+    out.extend_from_slice(tag.as_ref());
     out
 }
 
@@ -146,13 +146,24 @@ pub fn open(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyErro
             ),
         });
     }
-    let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
-    let (body, tag) = sealed[1 + NONCE_LEN..].split_at(sealed.len() - SEALED_OVERHEAD);
-    let mut plain = body.to_vec();
-    cipher(key)
-        .decrypt_in_place_detached(nonce, aad, &mut plain, Tag::from_slice(tag))
-        .map_err(|_| KeyError::Unauthentic)?;
-    Ok(plain)
+    let nonce: &[u8; NONCE_LEN] = sealed[1..1 + NONCE_LEN].try_into().expect("24 bytes");
+    let (cipher, nonce) = xchacha(key, nonce);
+    let mut plain = sealed[1 + NONCE_LEN..].to_vec();
+    let opened = cipher
+        .open_in_place(nonce, Aad::from(aad), &mut plain)
+        .map(|p| p.len());
+    match opened {
+        Ok(len) => {
+            plain.truncate(len);
+            Ok(plain)
+        }
+        Err(_) => {
+            // ring decrypts before it compares the tag: what failed to authenticate is not
+            // left behind, not even in freed memory.
+            plain.zeroize();
+            Err(KeyError::Unauthentic)
+        }
+    }
 }
 
 /// Whether `bytes` look sealed: long enough and starting with [`SEALED_VERSION`]. A cheap
@@ -162,9 +173,21 @@ pub fn is_sealed(bytes: &[u8]) -> bool {
     bytes.len() >= SEALED_OVERHEAD && bytes[0] == SEALED_VERSION
 }
 
-fn cipher(key: &DataKey) -> XChaCha20Poly1305 {
-    // The cipher wipes its copy of the key when dropped.
-    XChaCha20Poly1305::new(Key::from_slice(key.expose_bytes()))
+/// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) as ChaCha20-Poly1305 (RFC 8439) under a
+/// subkey: HChaCha20 of the key and the nonce's first 16 bytes is the subkey, and four zero
+/// bytes followed by the nonce's last 8 are the 12-byte nonce. The subkey opens only what was
+/// sealed with this nonce, one event; our copy of it is wiped, ring's is not (it offers no way).
+fn xchacha(key: &DataKey, nonce: &[u8; NONCE_LEN]) -> (LessSafeKey, Nonce) {
+    let subkey = Zeroizing::new(<[u8; 32]>::from(chacha20::hchacha::<U10>(
+        GenericArray::from_slice(key.expose_bytes()),
+        GenericArray::from_slice(&nonce[..16]),
+    )));
+    let cipher = LessSafeKey::new(
+        UnboundKey::new(&CHACHA20_POLY1305, &subkey[..]).expect("a 32-byte ChaCha20 key"),
+    );
+    let mut short = [0u8; 12];
+    short[4..].copy_from_slice(&nonce[16..]);
+    (cipher, Nonce::assume_unique_for_key(short))
 }
 
 #[cfg(test)]

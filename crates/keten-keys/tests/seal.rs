@@ -44,6 +44,33 @@ proptest! {
         prop_assert!(matches!(open(&k, &other, &sealed), Err(KeyError::Unauthentic)));
         prop_assert!(matches!(open(&DataKey::generate(), &aad, &sealed), Err(KeyError::Unauthentic)));
     }
+
+    /// The bytes are XChaCha20-Poly1305's as RustCrypto's reference implementation makes them
+    /// (the crate keten sealed with before it used ring's ChaCha20-Poly1305 under an HChaCha20
+    /// subkey): what either seals, the other opens, so payloads sealed before the change still
+    /// open and nothing about the format changed.
+    #[test]
+    fn the_bytes_are_the_reference_xchacha20_poly1305(
+        key in any::<[u8; 32]>(),
+        plain in proptest::collection::vec(any::<u8>(), 0..1024),
+        aad in proptest::collection::vec(any::<u8>(), 0..64),
+        nonce in any::<[u8; 24]>(),
+    ) {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let reference = chacha20poly1305::XChaCha20Poly1305::new(&key.into());
+        let k = DataKey::from_bytes(key);
+
+        let ours = seal(&k, &aad, &plain);
+        let theirs = reference
+            .encrypt(ours[1..25].into(), Payload { msg: &plain, aad: &aad })
+            .unwrap();
+        prop_assert_eq!(&ours[25..], &theirs[..]);
+
+        let mut sealed = vec![SEALED_VERSION];
+        sealed.extend_from_slice(&nonce);
+        sealed.extend(reference.encrypt(&nonce.into(), Payload { msg: &plain, aad: &aad }).unwrap());
+        prop_assert_eq!(open(&k, &aad, &sealed).unwrap(), plain);
+    }
 }
 
 #[test]
