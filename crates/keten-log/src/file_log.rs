@@ -205,8 +205,14 @@ struct Inline {
 impl Inline {
     /// Appends `append` now, or leaves it to the current holder of the writer.
     fn append(&self, append: AppendRequest) {
-        self.queued.lock().expect("queue lock").push(append);
+        self.enqueue(append);
         self.drain();
+    }
+
+    /// Leaves `append` for the next [`Inline::drain`]: its caller's own, or any other
+    /// append's, which writes it in the same group (see `EventStore::append_deferred`).
+    fn enqueue(&self, append: AppendRequest) {
+        self.queued.lock().expect("queue lock").push(append);
     }
 
     /// Writes what is queued while the writer is free. The invariant: an append is never left
@@ -2053,6 +2059,40 @@ impl EventStore for FileLog {
                 .map_err(|_| Error::Closed)?,
         }
         answer.await.map_err(|_| Error::Closed)?
+    }
+
+    fn append_deferred(
+        &self,
+        stream: StreamId,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> futures::future::BoxFuture<'_, Result<AppendResult>> {
+        let inline = match &self.writer {
+            // Near a roll, the append goes through the blocking pool as `append` sends it.
+            WriterHandle::Inline(inline) if !inline.rolls_soon.load(Ordering::Relaxed) => {
+                inline.clone()
+            }
+            _ => return Box::pin(async move { self.append(&stream, expected, events).await }),
+        };
+        if let Err(e) = check_append(&events) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let (reply, mut answer) = oneshot::channel();
+        inline.enqueue(AppendRequest {
+            stream,
+            expected,
+            events,
+            reply,
+        });
+        Box::pin(async move {
+            // Written by another append's group meanwhile, or now by this caller (with whatever
+            // else is queued).
+            if let Ok(answered) = answer.try_recv() {
+                return answered;
+            }
+            inline.drain();
+            answer.await.map_err(|_| Error::Closed)?
+        })
     }
 
     async fn read_stream(

@@ -1,3 +1,4 @@
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::error::Result;
@@ -26,6 +27,22 @@ pub trait EventStore: Send + Sync + 'static {
         expected: ExpectedVersion,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendResult>;
+
+    /// [`EventStore::append`] for a caller that has other work to wait for first: the append
+    /// may be taken now and written together with other appends, and the returned future
+    /// answers it as `append` would (the same promises). A log that writes in its callers'
+    /// threads without flushing first (`FileLog` with `Durability::Interval`) queues it at
+    /// once, so that whichever append comes next writes it in the same group; the future
+    /// writes it itself if none has by the time it is polled. Dropping the future does not
+    /// withdraw a queued append. Other logs append when the future is first polled.
+    fn append_deferred(
+        &self,
+        stream: StreamId,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> BoxFuture<'_, Result<AppendResult>> {
+        Box::pin(async move { self.append(&stream, expected, events).await })
+    }
 
     /// Reads up to `limit` events of one stream from `from`, in `direction`, including only
     /// events at or before `until`.

@@ -164,6 +164,49 @@ async fn an_append_is_acknowledged_before_its_flush_and_the_flusher_catches_up()
     log.close().await.unwrap();
 }
 
+/// A deferred append is taken at once and written by the next append to come, in the same
+/// `pwrite` (one group); its future then answers without writing anything. One that no other
+/// append picks up is written when its future is awaited. Both read back in the order taken.
+#[tokio::test]
+async fn a_deferred_append_rides_with_the_next_append_or_is_written_when_awaited() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path(), options(NEVER)).await.unwrap();
+    let deferred = log.append_deferred(stream(0), ExpectedVersion::Any, vec![event(0)]);
+    assert_eq!(log.head().await.unwrap(), None, "taken, not yet written");
+    let groups = log.stats().groups;
+    append_range(&log, 1..2).await;
+    assert_eq!(log.stats().groups, groups + 1, "both in one write");
+    assert_eq!(
+        log.head().await.unwrap(),
+        Some(keten_log::GlobalPosition(1))
+    );
+    let first = deferred.await.unwrap();
+    assert_eq!(first.first_position, keten_log::GlobalPosition(0));
+    assert_eq!(
+        log.stats().groups,
+        groups + 1,
+        "the answer wrote nothing more"
+    );
+
+    let alone = log.append_deferred(stream(2), ExpectedVersion::Any, vec![event(2)]);
+    assert_eq!(
+        alone.await.unwrap().first_position,
+        keten_log::GlobalPosition(2)
+    );
+    assert_eq!(ids(&all(&log).await), vec![0, 1, 2]);
+    // The same promises as `append`: a retry of a written id answers with the first result.
+    let again = log
+        .append_deferred(stream(2), ExpectedVersion::Any, vec![event(2)])
+        .await
+        .unwrap();
+    assert_eq!(again.first_position, keten_log::GlobalPosition(2));
+    assert_eq!(
+        log.head().await.unwrap(),
+        Some(keten_log::GlobalPosition(2))
+    );
+    log.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_zero_interval_is_fsync_and_a_huge_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
