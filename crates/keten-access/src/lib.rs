@@ -43,6 +43,7 @@
 //! and a footer saying where to ask and complain, in Dutch or English ([`Language`]).
 
 mod error;
+mod json;
 pub mod log;
 mod record;
 mod report;

@@ -125,6 +125,26 @@ impl AccessLog {
         Ok(result.first_position)
     }
 
+    /// [`AccessLog::record`] for a caller with other work to wait for first (a publish, which
+    /// waits for its event's flush): the record is checked and taken now, and may be written
+    /// together with other records (see `EventStore::append_deferred`); the returned future
+    /// answers as `record` would, once the record is written. The caller answers the access
+    /// only after that. A record that fails its check fails the future.
+    pub fn record_deferred(
+        &self,
+        rec: &AccessRecord,
+    ) -> futures::future::BoxFuture<'_, Result<GlobalPosition>> {
+        if let Err(e) = rec.validate() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let appended = self.store.append_deferred(
+            stream_id(rec.family.as_ref()),
+            ExpectedVersion::Any,
+            vec![encode(rec, self.ids.next())],
+        );
+        Box::pin(async move { Ok(appended.await?.first_position) })
+    }
+
     /// Writes several records and returns their positions in the order given, once all are
     /// durable. The records of one stream (one family, or the searches) are appended together,
     /// all or none; different streams are appended concurrently, so the store commits them in
@@ -264,7 +284,7 @@ impl AccessLog {
 fn encode(rec: &AccessRecord, id: EventId) -> ProposedEvent {
     // A record is 300 to 600 bytes: one allocation instead of growing from serde_json's 128.
     let mut payload = Vec::with_capacity(768);
-    serde_json::to_writer(&mut payload, rec).expect("an access record always serializes");
+    crate::json::write_record(&mut payload, rec);
     ProposedEvent {
         id,
         event_type: EventType::new(rec.action.as_str()).expect("action names are valid"),

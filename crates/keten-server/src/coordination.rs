@@ -67,14 +67,20 @@ impl CoordinationService {
         let view = self.app.projections.family(&family);
         let sight = self.app.sight(&caller, view.as_deref());
         let access = Access::new(METHOD, AccessAction::Read, Some(&family)).sight(sight);
-        self.app.record_access(&caller, access).await?;
-        let view = self.app.visible(&family, view, sight)?;
-        Ok(v1::GetFamilyPlanResponse {
-            plan: Some(self.app.plan_to_proto(&view, sight, crate::today())),
-            version: view.version.0,
-            last_position: view.position.0,
-            position: self.app.position().max(view.position.0),
-        })
+        // The record is taken before the plan is rendered and written after, with the records
+        // of reads served meanwhile; the answer, whatever it is, leaves only once it is written.
+        let recorded = self.app.record_access_deferred(&caller, access);
+        let answer = self
+            .app
+            .visible(&family, view, sight)
+            .map(|view| v1::GetFamilyPlanResponse {
+                plan: Some(self.app.plan_to_proto(&view, sight, crate::today())),
+                version: view.version.0,
+                last_position: view.position.0,
+                position: self.app.position().max(view.position.0),
+            });
+        recorded.await?;
+        answer
     }
 
     async fn list_families(

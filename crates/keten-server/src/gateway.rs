@@ -59,8 +59,9 @@ impl Gateway {
         let family = wire::family_id(&req.family_id, "family_id")?;
         let expected = expected_version(req.expected)?;
         let events = events(&family, req.events)?;
-        // The access record is written beside the append, at the same time, so that a publish
-        // waits for one fsync rather than two in a row. A publish that then fails leaves the
+        // The access record is taken before the append and written after it, together with
+        // the records of the other publishes under way, so that a publish waits for one fsync
+        // rather than two in a row and the records share their writes. A publish that then fails leaves the
         // record of an attempt (the access log may say too much, never too little); a record
         // that fails while the append succeeds loses nothing, because the event itself records
         // who created it, for whom and when (its metadata, in clear). Classified against the
@@ -79,9 +80,11 @@ impl Gateway {
             Some(&family),
         )
         .classes(classes);
-        let (recorded, published) = tokio::join!(
-            self.app.record_access(&caller, access),
-            self.app.publisher.publish(
+        let recorded = self.app.record_access_deferred(&caller, access);
+        let published = self
+            .app
+            .publisher
+            .publish(
                 &caller,
                 &family,
                 expected,
@@ -89,7 +92,8 @@ impl Gateway {
                 req.correlation_id,
                 crate::today(),
             )
-        );
+            .await;
+        let recorded = recorded.await;
         let r = published?;
         if let Err(error) = recorded {
             tracing::error!(
