@@ -113,16 +113,8 @@ impl AccessLog {
     /// Each record gets a fresh event id, so a caller that retries after an error may log an
     /// access twice: the log over-reports rather than under-reports.
     pub async fn record(&self, rec: &AccessRecord) -> Result<GlobalPosition> {
-        rec.validate()?;
-        let result = self
-            .store
-            .append(
-                &stream_id(rec.family.as_ref()),
-                ExpectedVersion::Any,
-                vec![encode(rec, self.ids.next())],
-            )
-            .await?;
-        Ok(result.first_position)
+        // Taken and written at once: the deferred form, awaited straight away.
+        self.record_deferred(rec).await
     }
 
     /// [`AccessLog::record`] for a caller with other work to wait for first (a publish, which
