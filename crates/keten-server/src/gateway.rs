@@ -61,8 +61,9 @@ impl Gateway {
         let events = events(&family, req.events)?;
         // The access record is taken before the append and written after it, together with
         // the records of the other publishes under way, so that a publish waits for one fsync
-        // rather than two in a row and the records share their writes. A publish that then fails leaves the
-        // record of an attempt (the access log may say too much, never too little); a record
+        // rather than two in a row and the records share their writes. A publish that then
+        // fails leaves the record of an attempt (the access log may say too much, never too
+        // little); a record
         // that fails while the append succeeds loses nothing, because the event itself records
         // who created it, for whom and when (its metadata, in clear). Classified against the
         // family as it stands, so that an action is judged by its goal's life domain.
