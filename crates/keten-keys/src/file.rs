@@ -10,20 +10,37 @@
 //! <dir>/*.tmp             a write in progress; removed (zeroed first) on open
 //! ```
 //!
-//! # Creating a key: one shared `fdatasync`, no metadata
+//! # Keys made ahead: no flush on a create
 //!
 //! The table is made of zeros, in chunks of 4,096 slots (1 MiB) written and fsync'd before any
-//! slot in them is used, so a create changes neither the directory nor the file's size nor its
-//! block map: it writes its record into a free slot (`pwrite`) and waits for an `fdatasync` of
-//! the table that began after its write. Concurrent creates share that flush (group commit: the
-//! first to find no flush under way starts one covering every write finished by then; the
-//! others wait for it or the next). Only then does `create` return: a key is durable before
-//! anything sealed with it can be written. When fewer than a quarter of a chunk's slots are
-//! left, a create starts the next chunk's growth on a thread of its own, so the creates after
-//! it do not wait for it; a create that finds the table full waits for (or does) the growth.
+//! slot in them is used, so no write to it changes the directory, the file's size or its block
+//! map. Keys are made ahead, 256 at a time: each written into a free slot as a pool record (a
+//! key with no id), then one `fdatasync` of the table for all of them. A create takes a key
+//! from this pool and writes its slot again with the id (one `pwrite` over one sector, on the
+//! caller's thread), and returns without a flush of its own: the key itself was durable before
+//! it was handed out, and the binding becomes durable with the table's next flush (the next
+//! refill, destroy or adoption) or the kernel's writeback. When fewer than a quarter of the
+//! pool is left, a create starts the next refill on a thread of its own; a create that finds
+//! the pool empty waits for (or does) the refill. When fewer than a quarter of a chunk's slots
+//! are left, the next chunk's growth starts on a thread of its own in the same way.
+//!
+//! What a crash can do, and why nothing is lost:
+//! - A process crash loses nothing: the binding's `pwrite` is in the page cache.
+//! - A power cut (or kernel crash) can lose bindings written since the last flush. The slot
+//!   then holds the pool record it had, a key with no id, and the family's events, sealed with
+//!   that key, are in the log. Open keeps every pool record as a *leftover*, never to be handed
+//!   out again (a leftover may belong to such a family, and two families must never share a
+//!   key). The server, before it takes calls, reads the first event of every family without
+//!   a key: the sealed payload, authenticated together with its stream and event id, opens
+//!   with its own key and no other, so it proves which leftover is that family's, and
+//!   [`KeyStore::adopt`] binds it, durably. Then the server zeroes the other leftovers
+//!   ([`KeyStore::retire_leftovers`]), so that no copy of a key survives that a later erasure
+//!   would miss. The keys that a run made ahead and did not hand out are leftovers at the next
+//!   open too, and are zeroed the same way.
+//!
 //! The first open of a directory makes the table (temporary file, fsync, rename, fsync of the
 //! directory); a directory opened by this version cannot be opened by an older one, which
-//! refuses the file it does not know.
+//! refuses the file it does not know (and, since 2026-11-26, the pool records in it).
 //!
 //! # The table, byte by byte
 //!
@@ -40,10 +57,10 @@
 //!
 //! slot i, offset 512 + 256·i, 256 bytes (so no slot spans a 512-byte sector):
 //!   empty: 256 zero bytes
-//!   key:
+//!   key (a pool record when n is 0: a key made ahead, bound to no id):
 //!   0    8    "KETENKTS"
 //!   8    1    format, 0x01
-//!   9    1    n, the key id's length in bytes, 1..=128
+//!   9    1    n, the key id's length in bytes, 0..=128
 //!   10   2    zero
 //!   12   32   the key, raw
 //!   44   n    the key id (ASCII, a valid KeyId)
@@ -128,6 +145,10 @@ struct Inner {
     ops: Vec<Mutex<()>>,
     /// Whole-store operations (loading every key) take every stripe.
     all: Mutex<()>,
+    /// The ids that have a tombstone or a legacy key file: read from the directory at open,
+    /// kept by destroy. The flock makes this process the directory's only writer, so a look
+    /// here stands for a `stat`.
+    files: Mutex<BTreeMap<KeyId, Found>>,
 }
 
 /// Stripes of the per-id lock: enough that concurrent creates of new families rarely share one.
@@ -167,13 +188,14 @@ impl FileKeyStore {
                 }
                 Err(e) => return Err(KeyError::io("lock", &lock_path)(e.into())),
             }
-            let table = recover(&dir, lock)?;
+            let (table, files) = recover(&dir, lock)?;
             Ok(Self {
                 inner: Arc::new(Inner {
                     dir,
                     table,
                     ops: (0..STRIPES).map(|_| Mutex::new(())).collect(),
                     all: Mutex::new(()),
+                    files: Mutex::new(files),
                 }),
             })
         })
@@ -208,10 +230,7 @@ impl FileKeyStore {
         id: &KeyId,
         f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut h);
-        let stripe = (h.finish() as usize) % STRIPES;
+        let stripe = stripe(id);
         let inner = Arc::clone(&self.inner);
         blocking(move || {
             // A whole-store operation waits for the stripes it takes, so taking `all` here
@@ -224,11 +243,18 @@ impl FileKeyStore {
     }
 }
 
+fn stripe(id: &KeyId) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    (h.finish() as usize) % STRIPES
+}
+
 #[async_trait]
 impl KeyStore for FileKeyStore {
     async fn load_all(&self) -> Result<Vec<(KeyId, KeyState)>> {
         self.run(|inner| {
-            let mut ids = scan(&inner.dir, &mut Vec::new())?;
+            let mut ids = inner.files().clone();
             for (id, _) in inner.table.live() {
                 ids.entry(id).or_default();
             }
@@ -248,20 +274,37 @@ impl KeyStore for FileKeyStore {
     }
 
     async fn create(&self, id: &KeyId) -> Result<DataKey> {
+        if let Some(created) = self.inner.create_now(id) {
+            return created;
+        }
         let id = id.clone();
-        self.run_for(&id.clone(), move |inner| {
-            match inner.get(&id)? {
-                KeyState::Live(k) => return Ok(k),
-                KeyState::Destroyed { destroyed_at } => {
-                    return Err(KeyError::Destroyed { id, destroyed_at });
-                }
-                KeyState::Missing => {}
-            }
-            let key = DataKey::generate();
-            inner.table.insert(&id, &key)?;
-            Ok(key)
+        self.run_for(&id.clone(), move |inner| match inner.get(&id)? {
+            KeyState::Live(k) => Ok(k),
+            KeyState::Destroyed { destroyed_at } => Err(KeyError::Destroyed { id, destroyed_at }),
+            KeyState::Missing => inner.table.bind(&id),
         })
         .await
+    }
+
+    async fn leftovers(&self) -> Result<usize> {
+        Ok(self.inner.table.leftovers())
+    }
+
+    async fn adopt(&self, id: &KeyId, fits: crate::Fits) -> Result<Option<DataKey>> {
+        let id = id.clone();
+        self.run_for(&id.clone(), move |inner| {
+            // A tombstone wins: an erased id gets no key back.
+            match inner.get(&id)? {
+                KeyState::Live(k) => Ok(Some(k)),
+                KeyState::Destroyed { .. } => Ok(None),
+                KeyState::Missing => inner.table.adopt(&id, &*fits),
+            }
+        })
+        .await
+    }
+
+    async fn retire_leftovers(&self) -> Result<usize> {
+        self.run(|inner| inner.table.retire_leftovers()).await
     }
 
     async fn destroy(&self, id: &KeyId, at: DateTime<Utc>) -> Result<()> {
@@ -271,16 +314,21 @@ impl KeyStore for FileKeyStore {
             if !exists(&tomb)? {
                 write_durably(&inner.dir, &tomb, &record::encode_tombstone(at))?;
             }
+            inner.files().entry(id.clone()).or_default().tomb = true;
             // Also on a repeated destroy: a crash may have stopped the first one here.
             inner.table.erase(&id)?;
-            scrub(&inner.dir, &inner.key_path(&id))
+            scrub(&inner.dir, &inner.key_path(&id))?;
+            if let Some(found) = inner.files().get_mut(&id) {
+                found.key = false;
+            }
+            Ok(())
         })
         .await
     }
 }
 
 /// The files one id has.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Found {
     /// A legacy `<id>.key`.
     key: bool,
@@ -296,12 +344,27 @@ impl Inner {
         self.dir.join(format!("{id}{TOMB_EXT}"))
     }
 
+    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<KeyId, Found>> {
+        self.files.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn get(&self, id: &KeyId) -> Result<KeyState> {
-        let tomb = exists(&self.tomb_path(id))?;
-        // A key in the table needs no look at the directory for a legacy file: open refused
-        // a directory with both, and nothing writes legacy files any more.
-        let key = !tomb && self.table.offset_of(id).is_none() && exists(&self.key_path(id))?;
-        self.read_state(id, &Found { key, tomb })
+        let found = self.files().get(id).copied().unwrap_or_default();
+        self.read_state(id, &found)
+    }
+
+    /// A create that needs neither a file read nor a wait: `id` has no key, no tombstone and no
+    /// legacy file, the pool has a key, and nothing else holds `id`'s stripe. `None` (nothing
+    /// done) otherwise, for the blocking path. Runs on the caller's thread: its one system call
+    /// is the binding's `pwrite` into the page cache.
+    fn create_now(&self, id: &KeyId) -> Option<Result<DataKey>> {
+        let all = self.all.try_lock().ok()?;
+        let _op = self.ops[stripe(id)].try_lock().ok()?;
+        drop(all);
+        if self.files().contains_key(id) || self.table.offset_of(id).is_some() {
+            return None;
+        }
+        self.table.try_bind(id)
     }
 
     /// A tombstone wins over a key (a destroy that a crash interrupted); then the table's slot,
@@ -380,10 +443,11 @@ fn scan(dir: &Path, tmp: &mut Vec<PathBuf>) -> Result<BTreeMap<KeyId, Found>> {
     Ok(ids)
 }
 
-/// Open's checks and repairs (see the module docs); returns the open table.
-fn recover(dir: &Path, lock: File) -> Result<Arc<Table>> {
+/// Open's checks and repairs (see the module docs); returns the open table and the ids with a
+/// tombstone or a legacy key file.
+fn recover(dir: &Path, lock: File) -> Result<(Arc<Table>, BTreeMap<KeyId, Found>)> {
     let mut tmp = Vec::new();
-    let ids = scan(dir, &mut tmp)?;
+    let mut ids = scan(dir, &mut tmp)?;
     for path in tmp {
         // A create or destroy that never returned: its key was never handed out, but its
         // bytes are wiped all the same.
@@ -392,7 +456,7 @@ fn recover(dir: &Path, lock: File) -> Result<Arc<Table>> {
     let tomb_path = |id: &KeyId| dir.join(format!("{id}{TOMB_EXT}"));
     let key_path = |id: &KeyId| dir.join(format!("{id}{KEY_EXT}"));
     let mut destroyed = BTreeSet::new();
-    for (id, found) in &ids {
+    for (id, found) in &mut ids {
         // Every file is read, so a damaged one is refused now rather than at first use.
         if found.key {
             expect_key(&key_path(id))?;
@@ -408,6 +472,7 @@ fn recover(dir: &Path, lock: File) -> Result<Arc<Table>> {
             destroyed.insert(id.clone());
             if found.key {
                 scrub(dir, &key_path(id))?;
+                found.key = false;
             }
         }
     }
@@ -424,7 +489,7 @@ fn recover(dir: &Path, lock: File) -> Result<Arc<Table>> {
             });
         }
     }
-    Ok(table)
+    Ok((table, ids))
 }
 
 fn expect_key(path: &Path) -> Result<()> {

@@ -87,6 +87,15 @@ impl Keyring {
         }
     }
 
+    /// See [`KeyStore::adopt`]; the key it returns is cached.
+    pub async fn adopt(&self, id: &KeyId, fits: crate::Fits) -> Result<Option<DataKey>> {
+        let adopted = self.inner.store.adopt(id, fits).await?;
+        if let Some(k) = &adopted {
+            self.remember(id, &KeyState::Live(k.clone()));
+        }
+        Ok(adopted)
+    }
+
     /// Destroys the key in the store first; only then does the cache forget the key and hold
     /// `Destroyed`, with the time the store remembers (the first destruction's, on a repeat).
     pub async fn destroy(&self, id: &KeyId, at: DateTime<Utc>) -> Result<()> {

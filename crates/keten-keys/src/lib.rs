@@ -36,8 +36,9 @@
 //! # Stores
 //!
 //! [`KeyStore`] is the contract; [`FileKeyStore`] (the embedded backend) keeps the keys in one
-//! preallocated table file of fixed 256-byte slots, so that creating a key costs one
-//! `fdatasync` that concurrent creates share, and a tombstone file per destroyed id (the
+//! preallocated table file of fixed 256-byte slots, with keys made ahead in batches (one
+//! `fdatasync` for 256) so that creating a key costs one `pwrite` and no flush, and a
+//! tombstone file per destroyed id (the
 //! format, byte by byte, is in its source, `src/file.rs`; stores made before the table, with
 //! one `<id>.key` file per key, still open and work). `keten_nats::keys::NatsKeyStore` keeps
 //! them in a JetStream KV bucket. Tombstones (and the JetStream values, and legacy key files)
@@ -62,4 +63,4 @@ pub use key::{
     seal_deterministic,
 };
 pub use keyring::Keyring;
-pub use store::{KeyState, KeyStore};
+pub use store::{Fits, KeyState, KeyStore};

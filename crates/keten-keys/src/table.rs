@@ -32,6 +32,12 @@ const CHUNK_SLOTS: u64 = if cfg!(test) { 8 } else { 4096 };
 /// Fewer free slots than this and a create starts growing the table in the background, so that
 /// the creates after it do not wait for the growth's write and fsync.
 const LOW_WATER: usize = (CHUNK_SLOTS / 4) as usize;
+/// Keys made ahead at a time: written into free slots as pool records and made durable by one
+/// `fdatasync`, so that binding one to an id later needs no flush of its own. Small in the unit
+/// tests so that they refill the pool often.
+pub(crate) const POOL_BATCH: usize = if cfg!(test) { 3 } else { 256 };
+/// Fewer keys than this left in the pool and a bind starts the next refill in the background.
+const POOL_LOW: usize = POOL_BATCH.div_ceil(4);
 
 const HEADER_MAGIC: &[u8; 8] = b"KETENKTB";
 const SLOT_MAGIC: &[u8; 8] = b"KETENKTS";
@@ -76,14 +82,24 @@ fn check_header(h: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// One slot's bytes for a key; wiped when dropped.
+/// One slot's bytes for a key bound to `id`; wiped when dropped.
 pub(crate) fn encode_slot(id: &KeyId, key: &DataKey) -> Zeroizing<[u8; SLOT_LEN]> {
+    encode(Some(id), key)
+}
+
+/// One slot's bytes for a key made ahead and bound to no id yet (id length 0).
+pub(crate) fn encode_pool_slot(key: &DataKey) -> Zeroizing<[u8; SLOT_LEN]> {
+    encode(None, key)
+}
+
+fn encode(id: Option<&KeyId>, key: &DataKey) -> Zeroizing<[u8; SLOT_LEN]> {
+    let id = id.map_or("", KeyId::as_str);
     let mut s = Zeroizing::new([0u8; SLOT_LEN]);
     s[..8].copy_from_slice(SLOT_MAGIC);
     s[8] = FORMAT;
-    s[9] = u8::try_from(id.as_str().len()).expect("a KeyId is at most 128 bytes");
+    s[9] = u8::try_from(id.len()).expect("a KeyId is at most 128 bytes");
     s[SLOT_KEY..SLOT_ID].copy_from_slice(key.expose_bytes());
-    s[SLOT_ID..SLOT_ID + id.as_str().len()].copy_from_slice(id.as_str().as_bytes());
+    s[SLOT_ID..SLOT_ID + id.len()].copy_from_slice(id.as_bytes());
     let crc = crc32c::crc32c(&s[..SLOT_CRC]);
     s[SLOT_CRC..].copy_from_slice(&crc.to_le_bytes());
     s
@@ -93,6 +109,8 @@ pub(crate) fn encode_slot(id: &KeyId, key: &DataKey) -> Zeroizing<[u8; SLOT_LEN]
 pub(crate) enum Slot {
     Empty,
     Key(KeyId, DataKey),
+    /// A key made ahead (a pool record) and bound to no id, as far as the table knows.
+    Pool(DataKey),
     /// What a write cut by a crash leaves: a create's record without its checksum (the last
     /// bytes of the record, still zeros), or a destroy's zeros over the head of a record. Never
     /// acknowledged (a create had not returned; a destroy's tombstone was durable first), so
@@ -127,11 +145,19 @@ pub(crate) fn decode_slot(s: &[u8]) -> Slot {
         return Slot::Damaged(format!("format {}, expected {FORMAT}", s[8]));
     }
     let n = usize::from(s[9]);
-    if n == 0 || n > KeyId::MAX_LEN || s[10..12] != [0, 0] {
+    if n > KeyId::MAX_LEN || s[10..12] != [0, 0] {
         return Slot::Damaged(format!("id length {n} or reserved bytes set"));
     }
     if s[SLOT_ID + n..SLOT_CRC].iter().any(|&b| b != 0) {
         return Slot::Damaged("bytes after the id are not zero".into());
+    }
+    let key = || {
+        let mut k = Zeroizing::new([0u8; DataKey::LEN]);
+        k.copy_from_slice(&s[SLOT_KEY..SLOT_ID]);
+        DataKey::from_bytes(*k)
+    };
+    if n == 0 {
+        return Slot::Pool(key());
     }
     let id = match std::str::from_utf8(&s[SLOT_ID..SLOT_ID + n])
         .map_err(|e| e.to_string())
@@ -140,9 +166,7 @@ pub(crate) fn decode_slot(s: &[u8]) -> Slot {
         Ok(id) => id,
         Err(e) => return Slot::Damaged(format!("bad id: {e}")),
     };
-    let mut k = Zeroizing::new([0u8; DataKey::LEN]);
-    k.copy_from_slice(&s[SLOT_KEY..SLOT_ID]);
-    Slot::Key(id, DataKey::from_bytes(*k))
+    Slot::Key(id, key())
 }
 
 /// The table, open. Shared with the thread that grows it.
@@ -165,6 +189,14 @@ struct State {
     /// Slots in the file.
     capacity: u64,
     growing: bool,
+    /// Keys this run made ahead, durable, bound to no id; a bind takes one.
+    pool: Vec<(u64, DataKey)>,
+    refilling: bool,
+    /// Pool records found at open: keys an earlier run made ahead. Each may be bound to an id
+    /// whose binding a power cut lost (see `file`, "Keys made ahead"), so none is ever handed
+    /// out again; [`Table::adopt`] binds one to the id it proves to be, and
+    /// [`Table::retire_leftovers`] zeroes the rest.
+    leftover: Vec<(u64, DataKey)>,
     /// Group commit: writes counted once their `pwrite` returned, and the count the last
     /// successful `fdatasync` covers.
     written: u64,
@@ -213,6 +245,7 @@ impl Table {
         let capacity = (len - HEADER_LEN) / SLOT_LEN as u64;
 
         let mut live: HashMap<KeyId, u64> = HashMap::new();
+        let mut leftover = Vec::new();
         let mut free = BTreeSet::new();
         let mut zeroed = Vec::new();
         let mut buf = Zeroizing::new(vec![0u8; CHUNK_SLOTS as usize * SLOT_LEN]);
@@ -229,6 +262,7 @@ impl Table {
                     Slot::Empty => {
                         free.insert(this);
                     }
+                    Slot::Pool(key) => leftover.push((this, key)),
                     Slot::Torn(why) => {
                         tracing::warn!(
                             file = %path.display(),
@@ -290,6 +324,9 @@ impl Table {
                 free,
                 capacity,
                 growing: false,
+                pool: Vec::new(),
+                refilling: false,
+                leftover,
                 written: 0,
                 synced: 0,
                 syncing: false,
@@ -345,6 +382,7 @@ impl Table {
             Slot::Key(found, key) if &found == id => Ok(Some(key)),
             Slot::Key(found, _) => Err(self.damaged(at, format!("holds {found}, not {id}"))),
             Slot::Empty => Err(self.damaged(at, format!("is empty, but holds {id}'s key"))),
+            Slot::Pool(_) => Err(self.damaged(at, format!("holds no id, but {id}'s key"))),
             Slot::Torn(why) | Slot::Damaged(why) => {
                 Err(self.damaged(at, format!("holds {id}'s key but {why}")))
             }
@@ -358,18 +396,145 @@ impl Table {
         }
     }
 
-    /// Writes `key` into a free slot for `id` and returns once it is durable. The caller holds
-    /// `id`'s lock and has seen that `id` has no key.
-    pub(crate) fn insert(self: &Arc<Self>, id: &KeyId, key: &DataKey) -> Result<()> {
-        let slot = self.allocate()?;
-        // On an error from here the slot is neither free nor live: its bytes are unknown
-        // until the next open reads them.
+    /// Binds a key made ahead to `id` and returns it: one `pwrite` over its pool record, no
+    /// flush (the key itself is durable; see `file`, "Keys made ahead", for what a power cut
+    /// can do to the binding). Refills the pool first when it is empty. The caller holds `id`'s
+    /// lock and has seen that `id` has no key.
+    pub(crate) fn bind(self: &Arc<Self>, id: &KeyId) -> Result<DataKey> {
+        let mut s = self.lock();
+        loop {
+            self.check(&s)?;
+            if let Some(key) = self.take_pool(&mut s, id)? {
+                return Ok(key);
+            }
+            if s.refilling {
+                s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            s.refilling = true;
+            drop(s);
+            let refilled = self.refill();
+            s = self.lock();
+            refilled?;
+        }
+    }
+
+    /// [`Table::bind`] if the pool has a key now; `None` (nothing done) when it would have to
+    /// wait for a refill.
+    pub(crate) fn try_bind(self: &Arc<Self>, id: &KeyId) -> Option<Result<DataKey>> {
+        let mut s = self.lock();
+        if let Err(e) = self.check(&s) {
+            return Some(Err(e));
+        }
+        self.take_pool(&mut s, id).transpose()
+    }
+
+    fn take_pool(self: &Arc<Self>, s: &mut State, id: &KeyId) -> Result<Option<DataKey>> {
+        let Some((slot, key)) = s.pool.pop() else {
+            return Ok(None);
+        };
+        if s.pool.len() < POOL_LOW && !s.refilling {
+            s.refilling = true;
+            let table = Arc::clone(self);
+            // A plain thread, like growth: a refill waits for an `fdatasync`.
+            let spawned = std::thread::Builder::new()
+                .name("keten-keys-pool".into())
+                .spawn(move || {
+                    if let Err(e) = table.refill() {
+                        tracing::error!(file = %table.path.display(), error = %e, "key table: making keys ahead failed");
+                    }
+                });
+            if spawned.is_err() {
+                // No thread: the bind that finds the pool empty refills it.
+                s.refilling = false;
+            }
+        }
+        // Under the state lock, so that the binding is in the file before anyone can see `id`
+        // live. On an error the slot is neither pool nor live: its bytes are unknown until the
+        // next open reads them.
         self.file
-            .write_all_at(&encode_slot(id, key)[..], slot_offset(slot))
+            .write_all_at(&encode_slot(id, &key)[..], slot_offset(slot))
             .map_err(KeyError::io("write slot", &self.path))?;
-        self.commit()?;
-        self.lock().live.insert(id.clone(), slot);
+        s.live.insert(id.clone(), slot);
+        Ok(Some(key))
+    }
+
+    /// Makes [`POOL_BATCH`] keys ahead: pool records in free slots, then one `fdatasync`
+    /// (which also makes every binding written before it durable). Runs with `refilling` set,
+    /// and clears it.
+    fn refill(self: &Arc<Self>) -> Result<()> {
+        let made = (|| {
+            let mut made = Vec::with_capacity(POOL_BATCH);
+            for _ in 0..POOL_BATCH {
+                let slot = self.allocate()?;
+                let key = DataKey::generate();
+                self.file
+                    .write_all_at(&encode_pool_slot(&key)[..], slot_offset(slot))
+                    .map_err(KeyError::io("write slot", &self.path))?;
+                made.push((slot, key));
+            }
+            self.commit()?;
+            Ok(made)
+        })();
+        let mut s = self.lock();
+        s.refilling = false;
+        self.changed.notify_all();
+        // Handed out lowest slot first (`pop` takes the last), so the table stays dense.
+        s.pool.extend(made?.into_iter().rev());
         Ok(())
+    }
+
+    /// How many keys made ahead by an earlier run are left (see [`State::leftover`]).
+    pub(crate) fn leftovers(&self) -> usize {
+        self.lock().leftover.len()
+    }
+
+    /// Binds `id`, durably, to the leftover key that `fits` (the caller's proof that data of
+    /// `id` was sealed with it), and returns it; `None` when none fits. `id`'s key when it has
+    /// one already.
+    pub(crate) fn adopt(
+        &self,
+        id: &KeyId,
+        fits: &dyn Fn(&DataKey) -> bool,
+    ) -> Result<Option<DataKey>> {
+        let mut s = self.lock();
+        self.check(&s)?;
+        if s.live.contains_key(id) {
+            drop(s);
+            return self.get(id);
+        }
+        let Some(i) = s.leftover.iter().position(|(_, k)| fits(k)) else {
+            return Ok(None);
+        };
+        let (slot, key) = s.leftover.swap_remove(i);
+        self.file
+            .write_all_at(&encode_slot(id, &key)[..], slot_offset(slot))
+            .map_err(KeyError::io("write slot", &self.path))?;
+        s.live.insert(id.clone(), slot);
+        drop(s);
+        self.commit()?;
+        Ok(Some(key))
+    }
+
+    /// Zeroes every leftover key, durably, and frees its slot; returns how many. Only for a
+    /// caller that knows no data is sealed with any of them (every id that had one adopted it).
+    pub(crate) fn retire_leftovers(&self) -> Result<usize> {
+        let mut s = self.lock();
+        self.check(&s)?;
+        let retired = std::mem::take(&mut s.leftover);
+        drop(s);
+        for (slot, _) in &retired {
+            self.file
+                .write_all_at(&[0u8; SLOT_LEN], slot_offset(*slot))
+                .map_err(KeyError::io("overwrite slot", &self.path))?;
+        }
+        if !retired.is_empty() {
+            self.commit()?;
+        }
+        self.lock()
+            .free
+            .extend(retired.iter().map(|(slot, _)| *slot));
+        Ok(retired.len())
     }
 
     /// Overwrites `id`'s slot with zeros, durably, and frees it; false when `id` has none.
@@ -482,11 +647,11 @@ impl Table {
         self.changed.notify_all();
     }
 
-    /// Waits for a growth under way to end (for tests that reopen the directory).
+    /// Waits for a growth or refill under way to end (for tests that reopen the directory).
     #[cfg(test)]
     pub(crate) fn settle(&self) -> u64 {
         let mut s = self.lock();
-        while s.growing {
+        while s.growing || s.refilling {
             s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
         s.capacity
@@ -535,6 +700,8 @@ mod tests {
         let crc = crc32c::crc32c(&later[..SLOT_CRC]).to_le_bytes();
         later[SLOT_CRC..].copy_from_slice(&crc);
         assert!(matches!(decode_slot(&later), Slot::Damaged(_)));
+        // A key made ahead: no id.
+        assert!(matches!(decode_slot(&encode_pool_slot(&k)[..]), Slot::Pool(k2) if k2 == k));
         // The longest id fits.
         let long = KeyId::new("x".repeat(KeyId::MAX_LEN)).unwrap();
         assert!(matches!(decode_slot(&encode_slot(&long, &k)[..]), Slot::Key(i, _) if i == long));
@@ -549,27 +716,31 @@ mod tests {
         Table::open(dir, lock, &|_| false).unwrap()
     }
 
-    /// With chunks of 8 slots, 50 creates from 5 threads grow the table several times, in
-    /// the background and (when a growth is still under way or none was started) in the
-    /// create itself; every key lands in a slot of its own and survives reopening, and the
-    /// file is exactly header + whole chunks.
+    /// With chunks of 8 slots and keys made 3 at a time, 50 binds from 5 threads refill the
+    /// pool and grow the table many times, in the background and in the bind itself; every
+    /// key lands in a slot of its own and survives reopening, and the file is exactly header
+    /// + whole chunks.
     #[test]
     fn the_table_grows_by_chunks_and_keeps_every_key() {
         let dir = tempfile::tempdir().unwrap();
         let table = open_in(dir.path());
         assert_eq!(table.settle(), CHUNK_SLOTS);
-        let keys: Vec<(KeyId, DataKey)> = (0..50)
-            .map(|i| (KeyId::new(format!("k-{i}")).unwrap(), DataKey::generate()))
+        let ids: Vec<KeyId> = (0..50)
+            .map(|i| KeyId::new(format!("k-{i}")).unwrap())
             .collect();
-        std::thread::scope(|sc| {
-            for part in keys.chunks(10) {
-                let table = &table;
-                sc.spawn(move || {
-                    for (id, k) in part {
-                        table.insert(id, k).unwrap();
-                    }
-                });
-            }
+        let keys: Vec<(KeyId, DataKey)> = std::thread::scope(|sc| {
+            let parts: Vec<_> = ids
+                .chunks(10)
+                .map(|part| {
+                    let table = &table;
+                    sc.spawn(move || {
+                        part.iter()
+                            .map(|id| (id.clone(), table.bind(id).unwrap()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts.into_iter().flat_map(|p| p.join().unwrap()).collect()
         });
         let capacity = table.settle();
         assert!(
@@ -586,9 +757,21 @@ mod tests {
         let freed = table.offset_of(&keys[7].0).unwrap();
         assert!(table.erase(&keys[7].0).unwrap());
         assert!(!table.erase(&keys[7].0).unwrap());
+        // The next refill takes the lowest free slots, the freed one among them.
+        table.lock().pool.clear();
         let again = KeyId::new("again").unwrap();
-        table.insert(&again, &DataKey::generate()).unwrap();
-        assert_eq!(table.offset_of(&again), Some(freed));
+        table.bind(&again).unwrap();
+        let pooled: Vec<u64> = table
+            .lock()
+            .pool
+            .iter()
+            .map(|(s, _)| slot_offset(*s))
+            .collect();
+        assert!(
+            table.offset_of(&again) == Some(freed) || pooled.contains(&freed),
+            "the freed slot is used again"
+        );
+        table.settle();
         drop(table);
 
         let table = open_in(dir.path());
@@ -600,5 +783,81 @@ mod tests {
                 assert!(got.as_ref() == Some(k), "{id}");
             }
         }
+    }
+
+    /// What a power cut can do to a bind: the key's pool record was durable, the binding
+    /// written over it was not. Reopened, the table holds that key as a leftover, hands no
+    /// leftover out again, binds it to the id whose data proves it (and only then), and
+    /// zeroes the others when told.
+    #[test]
+    fn a_binding_a_power_cut_lost_is_adopted_and_no_leftover_is_handed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = open_in(dir.path());
+        let a = KeyId::new("family-a").unwrap();
+        let key_a = table.bind(&a).unwrap();
+        table.settle();
+        let at = table.offset_of(&a).unwrap();
+        let unused = table.lock().pool.len();
+        assert_eq!(unused, POOL_BATCH - 1, "one refill, one key taken");
+        // The disk as the refill's flush left it: a pool record where the binding went.
+        table
+            .file
+            .write_all_at(&encode_pool_slot(&key_a)[..], at)
+            .unwrap();
+        drop(table);
+
+        let table = open_in(dir.path());
+        assert!(table.get(&a).unwrap().is_none(), "the binding is lost");
+        assert_eq!(table.leftovers(), unused + 1);
+        let left: Vec<DataKey> = table
+            .lock()
+            .leftover
+            .iter()
+            .map(|(_, k)| k.clone())
+            .collect();
+        let b = KeyId::new("family-b").unwrap();
+        let key_b = table.bind(&b).unwrap();
+        assert!(
+            !left.contains(&key_b),
+            "a leftover key was handed out again"
+        );
+        assert_eq!(
+            table
+                .adopt(&KeyId::new("family-c").unwrap(), &|_| false)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            table.adopt(&a, &|k| *k == key_a).unwrap(),
+            Some(key_a.clone())
+        );
+        assert_eq!(table.leftovers(), unused);
+        // Adopting again answers with the binding.
+        assert_eq!(table.adopt(&a, &|_| false).unwrap(), Some(key_a.clone()));
+        assert_eq!(table.retire_leftovers().unwrap(), unused);
+        assert_eq!(table.leftovers(), 0);
+        table.settle();
+        let still_pooled = table.lock().pool.len();
+        drop(table);
+
+        let table = open_in(dir.path());
+        assert_eq!(
+            table.get(&a).unwrap(),
+            Some(key_a),
+            "the adoption is durable"
+        );
+        assert_eq!(table.get(&b).unwrap(), Some(key_b));
+        // Only the second run's unused keys are left; the retired ones are zeros.
+        assert_eq!(table.leftovers(), still_pooled);
+        let now: Vec<DataKey> = table
+            .lock()
+            .leftover
+            .iter()
+            .map(|(_, k)| k.clone())
+            .collect();
+        assert!(
+            now.iter().all(|k| !left.contains(k)),
+            "a retired key is still there"
+        );
     }
 }

@@ -67,6 +67,9 @@ fn crash_child() {
                         let id = KeyId::new(format!("k-{round}-{w}-{n}")).unwrap();
                         let k = store.create(&id).await.expect("child: create");
                         say(&format!("CREATED {id} {}", hex(k.expose_bytes())));
+                        // A create from the pool returns without waiting: let the other
+                        // workers (the destroying one among them) take turns.
+                        tokio::task::yield_now().await;
                         if w == 0 && n % 4 == 3 {
                             // Destroy one created two steps back, at a time that names it.
                             let old = KeyId::new(format!("k-{round}-0-{}", n - 2)).unwrap();

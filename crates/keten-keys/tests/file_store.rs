@@ -409,9 +409,13 @@ async fn a_torn_slot_is_zeroed_on_open() {
     });
     let slot_a = slot_of(&table, ka.expose_bytes());
     let whole = read_at(&table, slot_a, SLOT);
-    // Slot 1: the first 100 bytes of a record (id and key included), the rest never written.
-    // Slot 5: garbage.
-    let (torn, garbage) = (slot_a + SLOT, slot_a + 5 * SLOT);
+    // The slots after the key's hold keys made ahead; past them, in zeroed slots: the first
+    // 100 bytes of a record (id and key included), the rest never written, and garbage.
+    let mut torn = slot_a + SLOT;
+    while read_at(&table, torn, SLOT).iter().any(|&b| b != 0) {
+        torn += SLOT;
+    }
+    let garbage = torn + 4 * SLOT;
     patch(&table, torn, &whole[..100]);
     patch(&table, garbage, &[0xA5; 77]);
     assert_eq!(occurrences(&table, ka.expose_bytes()).len(), 2);

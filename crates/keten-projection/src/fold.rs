@@ -207,6 +207,10 @@ impl Views {
         self.map.get(id)
     }
 
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(|k| &**k)
+    }
+
     pub fn slots(&self) -> impl Iterator<Item = &Slot> {
         self.map.values()
     }

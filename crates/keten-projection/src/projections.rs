@@ -301,6 +301,15 @@ impl Projections {
         erased.iter().map(Slot::view).collect()
     }
 
+    /// Every family the projection holds, in id order.
+    pub fn family_ids(&self) -> Vec<FamilyId> {
+        let views = self.inner.views.read().expect("views lock");
+        views
+            .ids()
+            .map(|id| FamilyId::new(id).expect("a view's key is a family id"))
+            .collect()
+    }
+
     /// How many families the projection holds.
     pub fn family_count(&self) -> usize {
         self.inner.views.read().expect("views lock").len()

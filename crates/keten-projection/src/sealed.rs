@@ -147,6 +147,27 @@ impl Sealed {
             }
             KeyState::Destroyed { .. } => rec.payload = Vec::new(),
             KeyState::Missing => {
+                // A family created just before a power cut may have lost the binding to its
+                // key, not the key: its sealed payload proves which leftover key is its own.
+                let bound = aad(&rec.stream, &rec.id);
+                let payload = rec.payload.clone();
+                let fits: keten_keys::Fits =
+                    Box::new(move |k| keten_keys::open(k, &bound, &payload).is_ok());
+                let adopted = self
+                    .keys
+                    .adopt(&id, fits)
+                    .await
+                    .map_err(|e| keten_log::Error::Backend(format!("key store: {e}")))?;
+                if let Some(key) = adopted {
+                    tracing::warn!(
+                        family_stream = %rec.stream,
+                        "the family's key had lost its binding (a power cut just after the \
+                         family's first event); bound again to the key its events open with"
+                    );
+                    rec.payload = keten_keys::open(&key, &aad(&rec.stream, &rec.id), &rec.payload)
+                        .map_err(|e| keten_log::Error::Backend(format!("key store: {e}")))?;
+                    return Ok(rec);
+                }
                 return Err(keten_log::Error::Backend(format!(
                     "event {} at global position {} in `{}` is sealed, but the key store holds \
                      no key for that family: the key store is missing or belongs to another log",

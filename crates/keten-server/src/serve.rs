@@ -135,6 +135,9 @@ pub async fn serve(
     )
     .await?;
     catch_up(&store, &projections).await?;
+    if let Some(keys) = &keys {
+        bind_leftover_keys(&store, keys, &projections).await?;
+    }
     let proofs = match &settings.proofs {
         Some(config) => Some(Proofs::start(raw.clone(), Signer::load(config)?).await?),
         None => None,
@@ -320,6 +323,52 @@ async fn watch_projection(app: Arc<App>, health: tonic_health::server::HealthRep
             reported_failure = true;
         }
     }
+}
+
+/// After a crash, the key store holds keys an earlier run made ahead and did not hand out, and
+/// after a power cut perhaps keys whose binding to a new family was lost (`keten_keys`,
+/// `file.rs`, "Keys made ahead"). Before the server takes calls, every family without a key
+/// has its first event read through the sealing store, which binds the leftover key that
+/// opens it; only then are the other leftovers zeroed, so that no copy of an erased family's
+/// key can outlive its erasure. A family whose events no key opens ends the start.
+async fn bind_leftover_keys(
+    store: &Arc<dyn EventStore>,
+    keys: &keten_keys::Keyring,
+    projections: &Projections,
+) -> Result<()> {
+    let key_store = |e: keten_keys::KeyError| Error::Internal(format!("key store: {e}"));
+    let left = keys.store().leftovers().await.map_err(key_store)?;
+    if left == 0 {
+        return Ok(());
+    }
+    let mut checked = 0;
+    for family in projections.family_ids() {
+        let stream = keten_projection::stored::stream_id(&family);
+        if keys
+            .cached(&keten_projection::sealed::key_id(&stream))
+            .is_none()
+        {
+            checked += 1;
+            store
+                .read_stream(
+                    &stream,
+                    keten_log::ReadFrom::Start,
+                    keten_log::Direction::Forward,
+                    1,
+                    keten_log::Until::Latest,
+                )
+                .await?;
+        }
+    }
+    let retired = keys.store().retire_leftovers().await.map_err(key_store)?;
+    tracing::info!(
+        left,
+        checked,
+        retired,
+        "key store: keys made ahead by the last run were left over; every family has its key, \
+         and the unused ones are zeroed"
+    );
+    Ok(())
 }
 
 /// Waits until the projection has folded every event that was in the log at start.
