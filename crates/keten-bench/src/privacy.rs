@@ -8,8 +8,9 @@
 //!
 //! - Publish: the `server` benchmark's clients (each its own families, exact expected versions,
 //!   a new family every 20 calls), on a fresh data directory per round. With privacy on every
-//!   call also seals its payload, creates a key for each new family (durably, before the
-//!   event), and writes a durable access record before it answers.
+//!   call also seals its payload, binds a key made ahead to each new family (keys are made
+//!   durable in batches before they are handed out; see `keten_keys`' `file.rs`), and writes
+//!   an access record before it answers.
 //! - GetFamilyPlan: readers over families of 50 events each that the benchmark partner takes
 //!   part in (it published `PartnerJoined` itself, so need-to-know lets it in). The plan comes
 //!   from the in-memory projection, so encryption costs nothing here; with privacy on every
@@ -814,7 +815,7 @@ fn report(args: &PrivacyArgs, pairs: &[Pair], crypto: &Crypto, parts: &Parts) {
     ]);
     for (what, ms) in [
         (
-            "a family's key created (FileKeyStore, durable)",
+            "a family's key created (FileKeyStore, made ahead)",
             &parts.key_create,
         ),
         (
