@@ -604,3 +604,55 @@ async fn a_damaged_live_slot_is_refused_naming_the_offset() {
         "the damaged bytes are left as found"
     );
 }
+
+/// Through the store's API: a create binds a key made ahead; a power cut that loses the binding
+/// (the slot as the refill's flush left it: the key, no id) leaves the key as a leftover that
+/// no create hands out. `adopt` binds it again only for data it opens, never for an erased id,
+/// and durably; `retire_leftovers` zeroes the others.
+#[tokio::test]
+async fn a_lost_binding_is_adopted_through_the_store_and_an_erased_id_adopts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("keys.tbl");
+    let (a, b) = (id("family-a"), id("family-b"));
+    let kb = {
+        let store = FileKeyStore::open(dir.path()).await.unwrap();
+        assert_eq!(store.leftovers().await.unwrap(), 0);
+        store.create(&a).await.unwrap();
+        store.create(&b).await.unwrap()
+    };
+    let at = slot_of(&table, kb.expose_bytes());
+    let mut slot = read_at(&table, at, SLOT);
+    slot[9] = 0;
+    slot[44..44 + b.as_str().len()].fill(0);
+    let crc = crc32c::crc32c(&slot[..252]);
+    slot[252..].copy_from_slice(&crc.to_le_bytes());
+    patch(&table, at, &slot);
+
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.get(&b).await.unwrap(), KeyState::Missing);
+    let left = store.leftovers().await.unwrap();
+    assert!(left > 1, "b's key and the unused ones: {left}");
+    let kc = store.create(&id("family-c")).await.unwrap();
+    assert_ne!(kc, kb, "a leftover was handed out");
+    store.destroy(&a, t(9)).await.unwrap();
+    assert_eq!(store.adopt(&a, Box::new(|_| true)).await.unwrap(), None);
+    assert_eq!(store.adopt(&b, Box::new(|_| false)).await.unwrap(), None);
+    let proof = kb.clone();
+    let adopted = store
+        .adopt(&b, Box::new(move |k| *k == proof))
+        .await
+        .unwrap();
+    assert_eq!(adopted, Some(kb.clone()));
+    assert_eq!(store.leftovers().await.unwrap(), left - 1);
+    assert_eq!(store.retire_leftovers().await.unwrap(), left - 1);
+    assert_eq!(store.leftovers().await.unwrap(), 0);
+    assert_eq!(occurrences(&table, kb.expose_bytes()), vec![at + 12]);
+    drop(store);
+
+    let store = FileKeyStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.get(&b).await.unwrap(), KeyState::Live(kb));
+    assert!(matches!(
+        store.get(&a).await.unwrap(),
+        KeyState::Destroyed { .. }
+    ));
+}
