@@ -35,7 +35,7 @@ const LOW_WATER: usize = (CHUNK_SLOTS / 4) as usize;
 /// Keys made ahead at a time: written into free slots as pool records and made durable by one
 /// `fdatasync`, so that binding one to an id later needs no flush of its own. Small in the unit
 /// tests so that they refill the pool often.
-pub(crate) const POOL_BATCH: usize = if cfg!(test) { 3 } else { 256 };
+const POOL_BATCH: usize = if cfg!(test) { 3 } else { 256 };
 /// Fewer keys than this left in the pool and a bind starts the next refill in the background.
 const POOL_LOW: usize = POOL_BATCH.div_ceil(4);
 
@@ -441,7 +441,11 @@ impl Table {
                 .name("keten-keys-pool".into())
                 .spawn(move || {
                     if let Err(e) = table.refill() {
-                        tracing::error!(file = %table.path.display(), error = %e, "key table: making keys ahead failed");
+                        tracing::error!(
+                            file = %table.path.display(),
+                            error = %e,
+                            "key table: making keys ahead failed"
+                        );
                     }
                 });
             if spawned.is_err() {

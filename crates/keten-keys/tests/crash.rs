@@ -105,7 +105,14 @@ struct Acked {
     destroyed: BTreeMap<String, i64>,
 }
 
-fn run_child(dir: &Path, round: u64, kill_after: usize, acked: &mut Acked) {
+/// When the parent kills the child: after this many acknowledgements, of any kind or of
+/// destroys only.
+struct KillAt {
+    acks: usize,
+    destroys_only: bool,
+}
+
+fn run_child(dir: &Path, round: u64, kill: KillAt, acked: &mut Acked) {
     let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -140,14 +147,14 @@ fn run_child(dir: &Path, round: u64, kill_after: usize, acked: &mut Acked) {
         let f: Vec<&str> = line.split_whitespace().collect();
         if let Some(i) = f.iter().position(|w| *w == "CREATED") {
             acked.created.insert(f[i + 1].to_string(), unhex(f[i + 2]));
-            acks += 1;
+            acks += usize::from(!kill.destroys_only);
         } else if let Some(i) = f.iter().position(|w| *w == "DESTROYED") {
             acked
                 .destroyed
                 .insert(f[i + 1].to_string(), f[i + 2].parse().unwrap());
             acks += 1;
         }
-        if !killed && acks >= kill_after {
+        if !killed && acks >= kill.acks {
             child.0.kill().expect("SIGKILL the child");
             killed = true;
             // Lines already in the pipe are acknowledgements too: read on.
@@ -200,8 +207,21 @@ fn sigkill_loses_no_created_key() {
         .unwrap();
     let mut acked = Acked::default();
     for round in 0..ROUNDS {
-        let kill_after = 1 + (next() % 120) as usize;
-        run_child(dir.path(), round, kill_after, &mut acked);
+        // Creates from the pool take microseconds and a destroy milliseconds (its tombstone and
+        // zeros are flushed): every other round is killed after a few destroys, so that kills
+        // land amid destroys too and some destroys are acknowledged.
+        let kill = if round % 2 == 0 {
+            KillAt {
+                acks: 1 + (next() % 120) as usize,
+                destroys_only: false,
+            }
+        } else {
+            KillAt {
+                acks: 1 + (next() % 4) as usize,
+                destroys_only: true,
+            }
+        };
+        run_child(dir.path(), round, kill, &mut acked);
         rt.block_on(async {
             let store = FileKeyStore::open(dir.path())
                 .await
