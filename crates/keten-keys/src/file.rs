@@ -310,11 +310,12 @@ impl KeyStore for FileKeyStore {
     async fn destroy(&self, id: &KeyId, at: DateTime<Utc>) -> Result<()> {
         let id = id.clone();
         self.run_for(&id.clone(), move |inner| {
-            let tomb = inner.tomb_path(&id);
-            if !exists(&tomb)? {
+            // The first destruction's time stays: a tombstone is written once.
+            if !inner.files().get(&id).is_some_and(|f| f.tomb) {
+                let tomb = inner.tomb_path(&id);
                 write_durably(&inner.dir, &tomb, &record::encode_tombstone(at))?;
+                inner.files().entry(id.clone()).or_default().tomb = true;
             }
-            inner.files().entry(id.clone()).or_default().tomb = true;
             // Also on a repeated destroy: a crash may have stopped the first one here.
             inner.table.erase(&id)?;
             scrub(&inner.dir, &inner.key_path(&id))?;
@@ -544,10 +545,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(KeyError::io("fsync directory", dir))
-}
-
-fn exists(path: &Path) -> Result<bool> {
-    path.try_exists().map_err(KeyError::io("stat", path))
 }
 
 fn read_record(path: &Path) -> Result<Record> {
